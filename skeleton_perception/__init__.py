@@ -1,0 +1,16 @@
+"""skeleton_perception: unsupervised skeleton (joints + links) prediction for ROS 2.
+
+The runtime package: networks (:mod:`skeleton_perception.nn`), the inference API
+:class:`SkeletonDetector`, message conversions and the ROS nodes. The generated message
+classes live in :mod:`skeleton_perception.msg`; the offline training package is installed
+as :mod:`skeleton_perception.training`.
+"""
+
+from pkgutil import extend_path
+
+# The rosidl-generated modules (skeleton_perception.msg, the type-support extensions) and
+# skeleton_perception.training are installed into site-packages; when this source tree is
+# imported first (running from the repository root), this finds them there too.
+__path__ = extend_path(__path__, __name__)
+
+__version__ = "0.1.0"
