@@ -14,4 +14,4 @@ export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 # Each test run gets its own DDS domain so parallel runs on one machine do not mix.
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}"
-exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+exec "$VENV/bin/pytest" -p no:cacheprovider "$@"
