@@ -11,7 +11,6 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
-
 from ros_helpers import make_graph, wait_for  # noqa: E402
 from skeleton_perception.msg import SkeletonGraph  # noqa: E402
 
@@ -30,8 +29,8 @@ PUBLISHER = textwrap.dedent(
 
     rclpy.init()
     node = rclpy.create_node("graph_publisher")
-    pub = node.create_publisher(
-        SkeletonGraph, "skeleton_roundtrip", QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    pub = node.create_publisher(SkeletonGraph, "skeleton_roundtrip", qos)
     msg = make_graph(30, 40)
     deadline = time.monotonic() + 60
     while pub.get_subscription_count() == 0 and time.monotonic() < deadline:

@@ -13,6 +13,7 @@ import skeleton_perception.training
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = Path(sys.prefix)
+PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
 
 
 def test_training_is_under_the_project_namespace(tmp_path):
@@ -20,7 +21,8 @@ def test_training_is_under_the_project_namespace(tmp_path):
     assert path.parent.name == "training" and path.parent.parent.name == "skeleton_perception"
     # From a neutral directory (not the repository root, which holds the training/ sources).
     probe = "import importlib.util as u; print(u.find_spec('training') is None)"
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    cmd = [sys.executable, "-c", probe]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "True", "a top-level `training` module is installed"
 
 
@@ -59,8 +61,7 @@ def test_wheel_maps_training_into_namespace(tmp_path):
     for name in ("skeleton_perception", "training", "resource", "launch", "config", "rviz"):
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     out = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(tmp_path / "dist"), str(src)],
+        [*PIP_WHEEL, "-w", str(tmp_path / "dist"), str(src)],
         capture_output=True,
         text=True,
         timeout=300,
