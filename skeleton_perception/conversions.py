@@ -1,0 +1,394 @@
+"""Conversions between ROS messages and numpy arrays (no rclpy, no cv_bridge).
+
+``sensor_msgs/Image`` <-> numpy for the common encodings (row padding through ``step``,
+big-endian data), ``sensor_msgs/CompressedImage`` -> RGB, :class:`Skeleton` <->
+``SkeletonGraph`` and ``sensor_msgs/CameraInfo`` helpers. Pure functions on message
+objects: the nodes call them, the tests build messages by hand.
+
+The PyPI ``cv-bridge`` package is a broken ROS 1 repackaging; this module replaces the
+two functions of it that a perception node needs.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+
+from skeleton_perception.msg import SkeletonGraph, SkeletonJoint, SkeletonLink
+from skeleton_perception.skeleton import Skeleton
+
+# Default upper bound on width * height accepted from the wire (4096 x 4096).
+DEFAULT_MAX_PIXELS = 4096 * 4096
+
+
+class ImageConversionError(ValueError):
+    """An image message that cannot be turned into an array; the text names the problem."""
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    channels: int
+    dtype: np.dtype
+
+
+# encoding -> (channels, element type). Multi-byte types honour ``is_bigendian``.
+ENCODINGS: dict[str, _Encoding] = {
+    "rgb8": _Encoding(3, np.dtype(np.uint8)),
+    "bgr8": _Encoding(3, np.dtype(np.uint8)),
+    "rgba8": _Encoding(4, np.dtype(np.uint8)),
+    "bgra8": _Encoding(4, np.dtype(np.uint8)),
+    "mono8": _Encoding(1, np.dtype(np.uint8)),
+    "mono16": _Encoding(1, np.dtype(np.uint16)),
+    "8UC1": _Encoding(1, np.dtype(np.uint8)),
+    "8UC3": _Encoding(3, np.dtype(np.uint8)),
+    "8UC4": _Encoding(4, np.dtype(np.uint8)),
+    "16UC1": _Encoding(1, np.dtype(np.uint16)),
+    "32FC1": _Encoding(1, np.dtype(np.float32)),
+}
+
+# Encodings the detector accepts (mapped to RGB uint8 by image_to_rgb).
+RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16")
+
+_NATIVE_BIG_ENDIAN = sys.byteorder == "big"
+
+
+# --------------------------------------------------------------------------- Image
+
+
+def image_to_numpy(msg: Image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Returns the pixels of an Image as an array in native byte order.
+
+    Row padding (``step`` larger than ``width * bytes_per_pixel``) is removed and
+    big-endian data is swapped. The result is a view into ``msg.data`` when no copy is
+    needed (8-bit encodings): copy it before modifying.
+
+    Args:
+        msg: the message; one of :data:`ENCODINGS`.
+        max_pixels: refuse images with more than this many pixels (``None``: no limit).
+
+    Returns:
+        (H, W) for one-channel encodings, else (H, W, C); dtype from :data:`ENCODINGS`.
+
+    Raises:
+        ImageConversionError: unknown encoding, zero or too large size, ``step`` smaller
+            than a row, or ``data`` shorter than ``step * height``.
+    """
+    enc = ENCODINGS.get(msg.encoding)
+    if enc is None:
+        raise ImageConversionError(
+            f"unknown encoding {msg.encoding!r} (supported: {', '.join(ENCODINGS)})"
+        )
+    width, height, step = int(msg.width), int(msg.height), int(msg.step)
+    if width <= 0 or height <= 0:
+        raise ImageConversionError(f"empty image: width={width}, height={height}")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageConversionError(
+            f"image too large: {width}x{height} = {width * height} pixels > {max_pixels}"
+        )
+    row_bytes = width * enc.channels * enc.dtype.itemsize
+    if step < row_bytes:
+        raise ImageConversionError(
+            f"step {step} is smaller than one row of {width} {msg.encoding} pixels "
+            f"({row_bytes} bytes)"
+        )
+    if step % enc.dtype.itemsize:
+        raise ImageConversionError(
+            f"step {step} is not a multiple of the {enc.dtype.itemsize}-byte element size"
+        )
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if data.size < step * height:
+        raise ImageConversionError(
+            f"data has {data.size} bytes, expected step*height = {step}*{height} = {step * height}"
+        )
+    rows = data[: step * height].reshape(height, step)[:, :row_bytes]
+    dtype = enc.dtype
+    if dtype.itemsize > 1:
+        dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
+        # Reinterpreting a strided byte view needs contiguous rows of whole elements.
+        rows = np.ascontiguousarray(rows)
+    pixels = rows.view(dtype).reshape(height, width, enc.channels)
+    if dtype.itemsize > 1 and dtype.byteorder not in ("=", "|"):
+        pixels = pixels.astype(enc.dtype.newbyteorder("="))
+    return pixels[:, :, 0] if enc.channels == 1 else pixels
+
+
+def image_to_rgb(msg: Image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Returns an Image as an (H, W, 3) uint8 RGB array (a new, writable array).
+
+    ``mono16`` is scaled to 8 bits (the high byte); alpha is dropped.
+
+    Raises:
+        ImageConversionError: as :func:`image_to_numpy`, or an encoding the detector
+            does not take (not in :data:`RGB_ENCODINGS`).
+    """
+    if msg.encoding in ENCODINGS and msg.encoding not in RGB_ENCODINGS:
+        raise ImageConversionError(
+            f"encoding {msg.encoding!r} is not a colour or grey image "
+            f"(supported: {', '.join(RGB_ENCODINGS)})"
+        )
+    pixels = image_to_numpy(msg, max_pixels)
+    return to_rgb(pixels, msg.encoding)
+
+
+def to_rgb(pixels: np.ndarray, encoding: str) -> np.ndarray:
+    """Converts an array in one of :data:`RGB_ENCODINGS` to a new (H, W, 3) uint8 RGB array."""
+    if encoding == "rgb8":
+        return np.ascontiguousarray(pixels).copy()
+    if encoding == "bgr8":
+        return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_BGR2RGB)
+    if encoding == "rgba8":
+        return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGBA2RGB)
+    if encoding == "bgra8":
+        return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_BGRA2RGB)
+    if encoding == "mono8":
+        return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_GRAY2RGB)
+    if encoding == "mono16":
+        return cv2.cvtColor((pixels >> 8).astype(np.uint8), cv2.COLOR_GRAY2RGB)
+    raise ImageConversionError(f"cannot convert encoding {encoding!r} to RGB")
+
+
+def numpy_to_image(
+    pixels: np.ndarray,
+    encoding: str,
+    header: Header | None = None,
+    *,
+    is_bigendian: bool = False,
+) -> Image:
+    """Builds an Image from an array (tightly packed rows, ``step = width * pixel bytes``).
+
+    Args:
+        pixels: (H, W) or (H, W, C) array whose shape and dtype match ``encoding``.
+        encoding: one of :data:`ENCODINGS`.
+        header: copied into the message (default: an empty header).
+        is_bigendian: write multi-byte data big-endian (default: little-endian).
+
+    Raises:
+        ValueError: the array does not match the encoding.
+    """
+    enc = ENCODINGS.get(encoding)
+    if enc is None:
+        raise ValueError(f"unknown encoding {encoding!r} (supported: {', '.join(ENCODINGS)})")
+    arr = np.asarray(pixels)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.ndim != 3 or arr.shape[2] != enc.channels or arr.dtype != enc.dtype:
+        raise ValueError(
+            f"array of shape {pixels.shape} and dtype {pixels.dtype} does not match "
+            f"{encoding} ({enc.channels} channel(s) of {enc.dtype})"
+        )
+    height, width = arr.shape[:2]
+    if enc.dtype.itemsize > 1:
+        arr = arr.astype(enc.dtype.newbyteorder(">" if is_bigendian else "<"), copy=False)
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width = int(height), int(width)
+    msg.encoding = encoding
+    msg.is_bigendian = int(bool(is_bigendian) and enc.dtype.itemsize > 1)
+    msg.step = int(width * enc.channels * enc.dtype.itemsize)
+    # An array.array skips the message's per-element type check (fast for large images).
+    msg.data = array.array("B", np.ascontiguousarray(arr).tobytes())
+    return msg
+
+
+def rgb_to_image(rgb: np.ndarray, header: Header | None = None, encoding: str = "rgb8") -> Image:
+    """Builds an Image from an (H, W, 3) uint8 RGB array, as ``rgb8`` or ``bgr8``."""
+    if encoding == "bgr8":
+        rgb = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    elif encoding != "rgb8":
+        raise ValueError(f"rgb_to_image writes rgb8 or bgr8, not {encoding!r}")
+    return numpy_to_image(rgb, encoding, header)
+
+
+# ------------------------------------------------------------------ CompressedImage
+
+
+def compressed_to_rgb(
+    msg: CompressedImage, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Decodes a CompressedImage (JPEG or PNG, as image_transport writes) to RGB uint8.
+
+    Raises:
+        ImageConversionError: empty data, undecodable data, or too many pixels.
+    """
+    data = np.frombuffer(msg.data, dtype=np.uint8)
+    if data.size == 0:
+        raise ImageConversionError(f"compressed image ({msg.format!r}) has no data")
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)  # BGR, 8 bit
+    if decoded is None:
+        raise ImageConversionError(
+            f"compressed image ({msg.format!r}, {data.size} bytes) could not be decoded"
+        )
+    height, width = decoded.shape[:2]
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageConversionError(
+            f"image too large: {width}x{height} = {width * height} pixels > {max_pixels}"
+        )
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def rgb_to_compressed(
+    rgb: np.ndarray, header: Header | None = None, fmt: str = "jpeg", quality: int = 90
+) -> CompressedImage:
+    """Encodes an (H, W, 3) uint8 RGB array as a CompressedImage (``jpeg`` or ``png``)."""
+    bgr = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR)
+    if fmt == "jpeg":
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        fmt_field = "rgb8; jpeg compressed bgr8"
+    elif fmt == "png":
+        ok, buf = cv2.imencode(".png", bgr)
+        fmt_field = "rgb8; png compressed bgr8"
+    else:
+        raise ValueError(f"format must be 'jpeg' or 'png', not {fmt!r}")
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {rgb.shape} image as {fmt}")
+    msg = CompressedImage()
+    if header is not None:
+        msg.header = header
+    msg.format = fmt_field
+    msg.data = array.array("B", buf.tobytes())
+    return msg
+
+
+# ------------------------------------------------------------------- SkeletonGraph
+
+
+def skeleton_to_msg(skeleton: Skeleton, header: Header | None = None) -> SkeletonGraph:
+    """Builds a SkeletonGraph from a Skeleton (links are written as joint ids, a < b)."""
+    msg = SkeletonGraph()
+    if header is not None:
+        msg.header = header
+    width, height = skeleton.image_size
+    msg.image_width, msg.image_height = int(width), int(height)
+    ids = np.asarray(skeleton.joint_ids, np.int64).reshape(-1)
+    joints = np.asarray(skeleton.joints, np.float64).reshape(-1, 2)
+    scores = np.asarray(skeleton.joint_scores, np.float64).reshape(-1)
+    msg.joints = [
+        SkeletonJoint(id=int(i), x=float(x), y=float(y), score=float(s))
+        for i, (x, y), s in zip(ids.tolist(), joints.tolist(), scores.tolist(), strict=True)
+    ]
+    link_ids = np.sort(np.asarray(skeleton.link_ids, np.int64).reshape(-1, 2), axis=1)
+    link_scores = np.asarray(skeleton.link_scores, np.float64).reshape(-1)
+    msg.links = [
+        SkeletonLink(joint_a=int(a), joint_b=int(b), score=float(s))
+        for (a, b), s in zip(link_ids.tolist(), link_scores.tolist(), strict=True)
+    ]
+    return msg
+
+
+def msg_to_skeleton(msg: SkeletonGraph) -> Skeleton:
+    """Builds a Skeleton from a SkeletonGraph.
+
+    Raises:
+        ValueError: a link names a joint id that is not in ``msg.joints``.
+    """
+    ids = np.array([j.id for j in msg.joints], np.int64)
+    row_of = {int(i): r for r, i in enumerate(ids.tolist())}
+    links = np.zeros((len(msg.links), 2), np.int64)
+    for k, link in enumerate(msg.links):
+        try:
+            links[k] = (row_of[link.joint_a], row_of[link.joint_b])
+        except KeyError as err:
+            raise ValueError(
+                f"SkeletonGraph link {k} ({link.joint_a}, {link.joint_b}) names joint id "
+                f"{err.args[0]}, which is not among its joints"
+            ) from None
+    return Skeleton(
+        joints=np.array([(j.x, j.y) for j in msg.joints], np.float32).reshape(-1, 2),
+        joint_ids=ids,
+        joint_scores=np.array([j.score for j in msg.joints], np.float32),
+        links=links,
+        link_scores=np.array([lk.score for lk in msg.links], np.float32),
+        image_size=(int(msg.image_width), int(msg.image_height)),
+    )
+
+
+def ground_truth_to_msg(
+    joints: np.ndarray,
+    visible: np.ndarray,
+    adjacency: np.ndarray,
+    image_size: tuple[int, int],
+    header: Header | None = None,
+) -> SkeletonGraph:
+    """Builds the ground-truth SkeletonGraph of a simulated frame.
+
+    Joint ids are the ground-truth joint indices; only visible joints are listed, links
+    join two visible joints of the adjacency matrix; every score is 1.
+
+    Args:
+        joints: (J, 2) pixel xy.
+        visible: (J,) bool.
+        adjacency: (J, J) bool, symmetric.
+        image_size: (width, height) of the image.
+        header: copied into the message.
+    """
+    joints = np.asarray(joints, np.float32).reshape(-1, 2)
+    visible = np.asarray(visible, bool).reshape(-1)
+    keep = np.flatnonzero(visible)
+    adj = np.asarray(adjacency, bool)[np.ix_(keep, keep)]
+    a, b = np.nonzero(np.triu(adj, k=1))
+    skeleton = Skeleton(
+        joints=joints[keep],
+        joint_ids=keep.astype(np.int64),
+        joint_scores=np.ones(len(keep), np.float32),
+        links=np.stack([a, b], axis=1).astype(np.int64),
+        link_scores=np.ones(len(a), np.float32),
+        image_size=(int(image_size[0]), int(image_size[1])),
+    )
+    return skeleton_to_msg(skeleton, header)
+
+
+# ---------------------------------------------------------------------- CameraInfo
+
+
+def make_camera_info(
+    width: int,
+    height: int,
+    intrinsics: tuple[float, float, float, float],
+    header: Header | None = None,
+) -> CameraInfo:
+    """Builds a CameraInfo for an undistorted pinhole camera.
+
+    Args:
+        width: image width in pixels.
+        height: image height in pixels.
+        intrinsics: (fx, fy, cx, cy) in pixels.
+        header: copied into the message.
+    """
+    fx, fy, cx, cy = (float(v) for v in intrinsics)
+    msg = CameraInfo()
+    if header is not None:
+        msg.header = header
+    msg.width, msg.height = int(width), int(height)
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def camera_info_intrinsics(msg: CameraInfo) -> tuple[float, float, float, float] | None:
+    """Returns (fx, fy, cx, cy) from a CameraInfo's K matrix, or None if uncalibrated."""
+    k = [float(v) for v in msg.k]
+    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+    if not (fx > 0 and fy > 0 and np.isfinite([fx, fy, cx, cy]).all()):
+        return None
+    return fx, fy, cx, cy
+
+
+def stamp_to_ns(stamp: Time) -> int:
+    """Converts a builtin_interfaces/Time to integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Time:
+    """Converts integer nanoseconds to a builtin_interfaces/Time."""
+    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
