@@ -14,3 +14,18 @@ from pkgutil import extend_path
 __path__ = extend_path(__path__, __name__)
 
 __version__ = "0.1.0"
+
+
+__all__ = ["SkeletonDetector"]
+
+
+def __getattr__(name: str):
+    """Lazy exports, so ``import skeleton_perception.msg`` does not import torch.
+
+    ``from skeleton_perception import SkeletonDetector`` imports torch only then.
+    """
+    if name == "SkeletonDetector":
+        from .detector import SkeletonDetector
+
+        return SkeletonDetector
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,114 @@
+"""Checkpoints: atomic save, safe load (``torch.load(weights_only=True)``), clear errors.
+
+A checkpoint is a dict of weights_only-safe types:
+
+- ``format``: "skeleton_perception.checkpoint", ``version``: 1;
+- ``model``: the SkeletonModel state dict (float32, or float16 in exported weights);
+- ``optimizer``: the optimizer state dict, or None in exported weights;
+- ``step``: training iterations done;
+- ``config``: the full training config as a plain dict (``config["model"]`` is the
+  ModelConfig);
+- ``metadata``: free plain-dict information (versions, time, dataset, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+FORMAT = "skeleton_perception.checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, unreadable, truncated or does not fit the model."""
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model_state: dict,
+    config: dict,
+    step: int = 0,
+    optimizer_state: dict | None = None,
+    metadata: dict | None = None,
+) -> Path:
+    """Writes a checkpoint atomically (temp file in the same directory, then os.replace).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(
+        format=FORMAT,
+        version=VERSION,
+        model=model_state,
+        optimizer=optimizer_state,
+        step=int(step),
+        config=config,
+        metadata=dict(metadata or {}),
+    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Loads and validates a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        CheckpointError: naming the file and the problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # truncated zip, pickle with code, not a torch file, ...
+        raise CheckpointError(f"checkpoint {path}: cannot be read ({type(e).__name__}: {e})") from e
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path}: not a skeleton_perception checkpoint")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path}: unsupported version {ckpt.get('version')!r}")
+    for key in ("model", "config", "step"):
+        if key not in ckpt:
+            raise CheckpointError(f"checkpoint {path}: missing {key!r}")
+    if not isinstance(ckpt["config"], dict) or not isinstance(ckpt["config"].get("model"), dict):
+        raise CheckpointError(f"checkpoint {path}: config has no 'model' section")
+    return ckpt
+
+
+def build_model_from_checkpoint(ckpt: dict, path: str | os.PathLike = "<memory>"):
+    """A :class:`~skeleton_perception.nn.SkeletonModel` with the checkpoint's weights.
+
+    Raises:
+        CheckpointError: when the config or the weights do not fit.
+    """
+    from .nn.model import ModelConfig, SkeletonModel
+
+    try:
+        cfg = ModelConfig.from_dict(ckpt["config"]["model"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path}: bad model config ({e})") from e
+    model = SkeletonModel(cfg)
+    try:
+        model.load_state_dict(ckpt["model"], strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        detail = " ".join(first[:3])[:400]
+        raise CheckpointError(
+            f"checkpoint {path}: weights do not match the model config ({detail})"
+        ) from e
+    return model

@@ -1,0 +1,154 @@
+"""The full model: π (points), ψ (skeleton), B (background) and the NPT.
+
+``SkeletonModel.forward(source, target)`` runs one training pair batch;
+``SkeletonModel.predict(images)`` is the inference path used by the detector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from .background import BackgroundNet
+from .npt import NeuralPointTransporter
+from .points import PointSet, categorical_points, refine_subpixel, spatial_softmax_points
+from .skeleton_net import SkeletonNet
+from .unet import UNet
+
+POINT_REPRS = ("categorical", "spatial_softmax")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and representation of the model (everything a checkpoint needs).
+
+    Attributes:
+        num_points: P, number of foreground points.
+        image_size: side of the square network input (64 in the paper).
+        unet_width: channels of π's first Double-Conv.
+        psi_width: channels of ψ's first layers.
+        bg_width: channels of B.
+        bg_latent: size of B's background vector (its bottleneck).
+        bg_input_size: side of the downsampled frame B sees (16 in the paper).
+        point_repr: "categorical" (Gumbel-Softmax, the paper) or "spatial_softmax"
+            (the Table III ablation).
+        gumbel_tau: Gumbel-Softmax temperature (training; also the evaluation softmax).
+        gumbel_hard: straight-through one-hot samples instead of soft ones.
+        spatial_softmax_sigma: pixels; Gaussian rendered at each point in the ablation.
+        splat_sigma: pixels; standard deviation of the NPT's 3x3 Gaussian.
+        composite_gamma: NPT compositing softmax temperature.
+        composite_bg: NPT background "depth" (splat coverage that ties the background).
+        link_logit_clip: bound c on ψ's link logits (S in [sigmoid(-c), sigmoid(c)]).
+        psi_detach_points: feed ψ the point heatmaps without gradient to π.
+    """
+
+    num_points: int = 32
+    image_size: int = 64
+    unet_width: int = 16
+    psi_width: int = 32
+    bg_width: int = 32
+    bg_latent: int = 32
+    bg_input_size: int = 16
+    point_repr: str = "categorical"
+    gumbel_tau: float = 1.0
+    gumbel_hard: bool = False
+    spatial_softmax_sigma: float = 1.5
+    splat_sigma: float = 1.0
+    composite_gamma: float = 0.1
+    composite_bg: float = 0.2
+    link_logit_clip: float = 4.0
+    psi_detach_points: bool = True
+
+    def __post_init__(self):
+        if self.point_repr not in POINT_REPRS:
+            raise ValueError(
+                f"model.point_repr must be one of {POINT_REPRS}, got {self.point_repr!r}"
+            )
+        if self.num_points < 2:
+            raise ValueError(f"model.num_points must be >= 2, got {self.num_points}")
+        if self.image_size % 16:
+            raise ValueError(f"model.image_size must be divisible by 16, got {self.image_size}")
+
+    def to_dict(self) -> dict:
+        """Plain dict (safe for ``torch.load(weights_only=True)``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """Builds a config from a dict; unknown keys raise ``ValueError``."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def point_heatmaps(maps: torch.Tensor) -> torch.Tensor:
+    """(B, P, H, W) maps -> heatmaps scaled so each has peak 1 (ψ's input)."""
+    return maps / maps.flatten(2).amax(-1)[..., None, None].clamp_min(1e-12)
+
+
+class SkeletonModel(nn.Module):
+    """π + ψ + B + NPT.
+
+    Args:
+        cfg: the architecture.
+    """
+
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or ModelConfig()
+        self.pi = UNet(3, cfg.num_points, cfg.unet_width)
+        self.psi = SkeletonNet(cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip)
+        self.background = BackgroundNet(
+            cfg.bg_width, cfg.bg_latent, cfg.bg_input_size, cfg.image_size
+        )
+        self.npt = NeuralPointTransporter(cfg.splat_sigma, cfg.composite_gamma, cfg.composite_bg)
+
+    def points(
+        self, images: torch.Tensor, sample: bool = True, tau: float | None = None
+    ) -> PointSet:
+        """(B, 3, H, W) images in [0, 1] -> their points."""
+        logits = self.pi(images - 0.5)
+        if self.cfg.point_repr == "spatial_softmax":
+            return spatial_softmax_points(logits, self.cfg.spatial_softmax_sigma)
+        tau = self.cfg.gumbel_tau if tau is None else tau
+        return categorical_points(logits, tau, sample=sample, hard=self.cfg.gumbel_hard and sample)
+
+    def connectivity(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """ψ: (B, 3, H, W) images and their (B, P, H, W) maps -> (B, P, P) S."""
+        heat = point_heatmaps(maps.detach() if self.cfg.psi_detach_points else maps)
+        return self.psi(torch.cat([images - 0.5, heat], dim=1))
+
+    def forward(self, source: torch.Tensor, target: torch.Tensor, tau: float | None = None) -> dict:
+        """One batch of training pairs.
+
+        Args:
+            source: (B, 3, H, W) in [0, 1].
+            target: (B, 3, H, W) in [0, 1].
+            tau: Gumbel-Softmax temperature (default: the config's).
+
+        Returns:
+            dict with ``source``/``target`` (PointSet), ``S`` (B, P, P) from the source,
+            ``background`` (B, 3, H, W) and ``recon`` (B, 3, H, W).
+        """
+        n = source.shape[0]
+        both = self.points(torch.cat([source, target]), sample=self.training, tau=tau)
+        ps = PointSet(*(t[:n] for t in (both.logits, both.maps, both.xy, both.xy_hard)))
+        pt = PointSet(*(t[n:] for t in (both.logits, both.maps, both.xy, both.xy_hard)))
+        S = self.connectivity(source, ps.maps)
+        background = self.background(target)
+        recon = self.npt(source, ps.maps, pt.maps, background)
+        return dict(source=ps, target=pt, S=S, background=background, recon=recon)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference: (B, 3, H, W) in [0, 1] -> (B, P, 2) point xy, (B, P, P) S."""
+        pts = self.points(images, sample=False)
+        if self.cfg.point_repr == "categorical":
+            xy = refine_subpixel(pts.logits / self.cfg.gumbel_tau)
+        else:
+            xy = pts.xy
+        return xy, self.connectivity(images, pts.maps)
