@@ -8,10 +8,12 @@ Choices where the paper is silent:
 - the first four layers have stride 2 (64 -> 4 pixels), so the fully connected layer
   sees a (4 * width) x 4 x 4 feature map; channels are width, width, 2w, 2w, 4w, 4w,
   4w, 4w;
-- S = sigmoid(z) with the logits z clipped to [-c, c] by a straight-through clamp
-  (forward: clamped, backward: identity). S therefore stays in
-  [sigmoid(-c), sigmoid(c)] and its gradient never vanishes: the throwaway version
-  with a plain sigmoid saturated to one fixed graph for every image.
+- S = sigmoid(clip(z)) with the logits z clipped to [-c, c] by :class:`BoundedLogit`:
+  forward a clamp; backward the identity inside the range and, outside it, only the
+  gradient that moves z back in. S stays in [sigmoid(-c), sigmoid(c)], its gradient never
+  vanishes, and a loss that keeps pushing (the sparsity term always does) cannot drive z
+  far out where it would take many steps to return. The throwaway version with a plain
+  sigmoid saturated to one fixed graph for every image.
 """
 
 from __future__ import annotations
@@ -22,6 +24,23 @@ from torch import nn
 KERNELS = (7, 5, 3, 3, 3, 3, 3, 1)
 STRIDES = (2, 2, 2, 2, 1, 1, 1, 1)
 WIDTH_MULT = (1, 1, 2, 2, 4, 4, 4, 4)
+
+
+class BoundedLogit(torch.autograd.Function):
+    """Clamp to [-c, c] whose gradient passes inside the range, or when it points back in."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, c: float) -> torch.Tensor:  # noqa: D102
+        ctx.save_for_backward(z)
+        ctx.c = c
+        return z.clamp(-c, c)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        (z,) = ctx.saved_tensors
+        # gradient descent moves z by -grad: block steps that push further out
+        outward = ((z > ctx.c) & (grad < 0)) | ((z < -ctx.c) & (grad > 0))
+        return grad.masked_fill(outward, 0.0), None
 
 
 def pair_indices(num_points: int, device: torch.device | None = None) -> torch.Tensor:
@@ -79,5 +98,5 @@ class SkeletonNet(nn.Module):
         z = self.logits(x)
         c = self.logit_clip
         if c > 0:
-            z = z + (z.clamp(-c, c) - z).detach()  # straight-through clamp
+            z = BoundedLogit.apply(z, c)
         return pairs_to_matrix(torch.sigmoid(z), self.num_points)

@@ -1,0 +1,368 @@
+"""The training losses (paper Sec. III, supplementary VI), each a small function.
+
+Shapes: B batch, P points, E = P(P-1)/2 unordered pairs (``triu_indices`` order),
+H x W image. Point locations are (B, P, H, W) maps (each summing to 1) plus hard pixel
+xy (B, P, 2) (the Gumbel-max samples). Distances are in network pixels.
+
+Normalisation (the paper gives sums without scale; the weights in
+``configs/*.yaml`` are the paper's and assume this): every loss is a mean over the
+batch; sums over points or pairs are means, except where the equation itself is a ratio
+(ℓ_uniform) or a norm (ℓ_sparse, taken as a power mean (mean x^p)^(1/p) so that it lies
+in [0, 1]). See docs/model.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from skeleton_perception.nn.skeleton_net import pair_indices
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (paper table, supplementary VIII-b) and loss hyperparameters.
+
+    Attributes:
+        recon: weight of ℓ_recon.
+        contiguity: weight of ℓ_contiguity.
+        near: weight of ℓ_near.
+        sparse_joints: weight of the joint term of ℓ_sparse.
+        sparse_links: weight of the link term of ℓ_sparse.
+        uniform: weight of ℓ_uniform.
+        length: weight of ℓ_length.
+        use_uniform: False drops ℓ_uniform (Table IV ablation).
+        use_sparse: False drops ℓ_sparse (Table IV ablation).
+        pyramid_levels: levels of the reconstruction pyramid.
+        contiguity_kernel: max-pool kernel β of the neighbour matrices (eq. 6).
+        contiguity_stride: stride of that max-pool (1 = every pixel; 2 is 4x cheaper).
+        near_topk: pixels of each point's map entering ℓ_near (the most likely ones).
+        near_scale: pixels; closeness is exp(-d / near_scale).
+        near_temperature: softmax temperature of the argmax·softmax max relaxation.
+        sparse_p: p of the p-norms, 0 < p < 1.
+        uniform_kernel: max-pool kernel of the foreground occupancy (eq. 7).
+        uniform_alpha: α, links with δ < α are penalised (eq. 5).
+        uniform_samples: samples along each segment when measuring δ.
+        length_min: l_min as a fraction of the image side (eq. 8).
+        length_max: l_max as a fraction of the image side.
+    """
+
+    recon: float = 10.0
+    contiguity: float = 0.001
+    near: float = 10.0
+    sparse_joints: float = 0.1
+    sparse_links: float = 500.0
+    uniform: float = 10.0
+    length: float = 100.0
+    use_uniform: bool = True
+    use_sparse: bool = True
+    pyramid_levels: int = 5
+    contiguity_kernel: int = 7
+    contiguity_stride: int = 2
+    near_topk: int = 4
+    near_scale: float = 2.0
+    near_temperature: float = 0.1
+    sparse_p: float = 0.5
+    uniform_kernel: int = 5
+    uniform_alpha: float = 0.8
+    uniform_samples: int = 32
+    length_min: float = 0.05
+    length_max: float = 0.75
+
+
+# --- ℓ_recon ----------------------------------------------------------------------------
+
+
+def recon_loss(recon: torch.Tensor, target: torch.Tensor, levels: int = 5) -> torch.Tensor:
+    """Eq. 1 over a scale-space pyramid: sum over levels of the per-pixel MSE.
+
+    Level 0 is full resolution; each next level halves it with a 2x2 average (a box
+    scale space; the paper does not name its filter).
+    """
+    loss = recon.new_zeros(())
+    for level in range(levels):
+        if level:
+            recon, target = F.avg_pool2d(recon, 2), F.avg_pool2d(target, 2)
+        loss = loss + F.mse_loss(recon, target)
+    return loss
+
+
+# --- ℓ_contiguity -----------------------------------------------------------------------
+
+
+def neighbour_matrix(maps: torch.Tensor, kernel: int = 7, stride: int = 1) -> torch.Tensor:
+    """Eq. 6: N_pq = max over pixels of maxpool(m_p) * maxpool(m_q).
+
+    Args:
+        maps: (B, P, H, W) location maps.
+        kernel: max-pool kernel β.
+        stride: max-pool stride (1: every pixel, as the paper).
+
+    Returns:
+        (B, P, P) neighbour matrix (diagonal included).
+    """
+    pooled = F.max_pool2d(maps, kernel, stride=stride, padding=kernel // 2).flatten(2)  # (B,P,G)
+    return (pooled[:, :, None, :] * pooled[:, None, :, :]).amax(-1)  # (B, P, P)
+
+
+def contiguity_loss(n_source: torch.Tensor, n_target: torch.Tensor) -> torch.Tensor:
+    """Eq. 2: -mean_p max_{q != p} N^s_pq N^t_pq (neighbour matrices (B, P, P))."""
+    P = n_source.shape[-1]
+    both = (n_source * n_target).masked_fill(
+        torch.eye(P, dtype=torch.bool, device=n_source.device), 0
+    )
+    return -both.amax(-1).mean()
+
+
+# --- ℓ_near -----------------------------------------------------------------------------
+
+
+def segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance from points to segments.
+
+    Args:
+        p: (B, Q, 2) points.
+        a: (B, E, 2) segment starts.
+        b: (B, E, 2) segment ends.
+
+    Returns:
+        (B, Q, E) Euclidean distances.
+    """
+    ab = (b - a)[:, None]  # (B, 1, E, 2)
+    ap = p[:, :, None] - a[:, None]  # (B, Q, E, 2)
+    t = ((ap * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-9)).clamp(0, 1)  # (B, Q, E)
+    return (ap - t[..., None] * ab).norm(dim=-1)
+
+
+def relaxed_max(x: torch.Tensor, dim: int = -1, temperature: float = 0.1) -> torch.Tensor:
+    """The paper's argmax·softmax relaxation of max.
+
+    Forward: the exact max. Backward: the gradient of sum(x * softmax(x / temperature))
+    plus the argmax entry's own, so every entry gets gradient.
+    """
+    soft = torch.softmax(x / temperature, dim=dim)
+    hard = F.one_hot(x.argmax(dim), x.shape[dim]).to(x.dtype).movedim(-1, dim)
+    weights = hard + soft - soft.detach()
+    return (x * weights).sum(dim)
+
+
+def near_closeness(
+    maps: torch.Tensor, xy_hard: torch.Tensor, topk: int = 4, scale: float = 1.0
+) -> torch.Tensor:
+    """E_p[exp(-d[p || i, j] / scale)] for every point p and pair (i, j).
+
+    The point p stays categorical: the expectation runs over its map, restricted to its
+    ``topk`` most likely pixels (renormalised; ``topk = H*W`` is exact). The segment
+    end points are the hard (sampled) pixel locations of i and j.
+
+    Args:
+        maps: (B, P, H, W) location maps.
+        xy_hard: (B, P, 2) hard pixel xy (segment end points).
+        topk: pixels per map.
+        scale: distance scale in pixels.
+
+    Returns:
+        (B, P, E) closeness in [0, 1].
+    """
+    B, P, _, W = maps.shape
+    prob, index = maps.flatten(2).topk(topk, dim=-1)  # (B, P, k)
+    pix = torch.stack([index % W, torch.div(index, W, rounding_mode="floor")], -1).to(maps.dtype)
+    i, j = pair_indices(P, maps.device)
+    a, b = xy_hard[:, i].detach(), xy_hard[:, j].detach()  # (B, E, 2)
+    d = segment_distance(pix.reshape(B, P * topk, 2), a, b).view(B, P, topk, -1)  # (B,P,k,E)
+    w = prob / prob.sum(-1, keepdim=True).clamp_min(1e-12)  # (B, P, k)
+    return (w[..., None] * torch.exp(-d / scale)).sum(2)
+
+
+def near_loss(S: torch.Tensor, closeness: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """Eq. 3 for one frame: -mean_p relaxed-max_ij S_ij exp(-d[p || i, j]).
+
+    Args:
+        S: (B, P, P) connectivity of the source.
+        closeness: (B, P, E) from :func:`near_closeness`.
+        temperature: of the argmax·softmax relaxation.
+    """
+    i, j = pair_indices(S.shape[-1], S.device)
+    x = S[:, i, j][:, None, :] * closeness  # (B, P, E)
+    return -relaxed_max(x, dim=-1, temperature=temperature).mean()
+
+
+# --- ℓ_sparse ---------------------------------------------------------------------------
+
+
+def sparse_loss(S: torch.Tensor, p: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 4 as power means: links (mean_ij S_ij^p)^(1/p), joints (mean_i max_j S_ij^p)^(1/p).
+
+    Returns:
+        (links term, joints term), each a scalar in [0, 1].
+    """
+    P = S.shape[-1]
+    i, j = pair_indices(P, S.device)
+    links = S[:, i, j].clamp_min(1e-6).pow(p).mean(-1).pow(1 / p)
+    joints = S.amax(-1).clamp_min(1e-6).pow(p).mean(-1).pow(1 / p)
+    return links.mean(), joints.mean()
+
+
+# --- ℓ_uniform --------------------------------------------------------------------------
+
+
+def occupancy(xy_hard: torch.Tensor, h: int, w: int, kernel: int = 5) -> torch.Tensor:
+    """π̄ of eq. 7: 1 where some point lies within the max-pool kernel, else 0.
+
+    Built from the hard (sampled) point pixels, so it is exactly {0, 1} (δ only enters
+    ℓ_uniform through the indicator [δ < α], which has no gradient).
+
+    Returns:
+        (B, H, W) occupancy.
+    """
+    B = xy_hard.shape[0]
+    x = xy_hard[..., 0].round().long().clamp(0, w - 1)
+    y = xy_hard[..., 1].round().long().clamp(0, h - 1)
+    occ = torch.zeros(B, h * w, device=xy_hard.device)
+    occ.scatter_(1, y * w + x, 1.0)
+    return F.max_pool2d(occ.view(B, 1, h, w), kernel, stride=1, padding=kernel // 2)[:, 0]
+
+
+def link_coverage(occ: torch.Tensor, xy_hard: torch.Tensor, samples: int = 32) -> torch.Tensor:
+    """δ_ij: fraction of the segment i-j lying on occupied pixels.
+
+    The paper weighs pixels by exp(-distance to the segment) (eq. 7); here the segment
+    is sampled at ``samples`` evenly spaced points (nearest pixel), i.e. that weight
+    taken as an indicator of the segment itself.
+
+    Args:
+        occ: (B, H, W) occupancy from :func:`occupancy`.
+        xy_hard: (B, P, 2) hard pixel xy.
+        samples: points along each segment.
+
+    Returns:
+        (B, E) δ in [0, 1].
+    """
+    B, H, W = occ.shape
+    P = xy_hard.shape[1]
+    i, j = pair_indices(P, occ.device)
+    t = torch.linspace(0, 1, samples, device=occ.device)[None, None, :, None]
+    a, b = xy_hard[:, i, None, :], xy_hard[:, j, None, :]  # (B, E, 1, 2)
+    pts = (a + t[0] * (b - a)).round().long()  # (B, E, K, 2)
+    x, y = pts[..., 0].clamp(0, W - 1), pts[..., 1].clamp(0, H - 1)
+    flat = occ.flatten(1)
+    vals = torch.gather(flat, 1, (y * W + x).flatten(1)).view(B, -1, samples)
+    return vals.mean(-1)
+
+
+def uniform_loss(S: torch.Tensor, delta: torch.Tensor, alpha: float = 0.8) -> torch.Tensor:
+    """Eq. 5 for one frame: sum_ij S_ij [δ_ij < α] / sum_ij [δ_ij < α] (batch mean).
+
+    Args:
+        S: (B, P, P) connectivity.
+        delta: (B, E) coverage of every pair's segment.
+        alpha: coverage threshold.
+    """
+    i, j = pair_indices(S.shape[-1], S.device)
+    gap = (delta < alpha).to(S.dtype)
+    return ((S[:, i, j] * gap).sum(-1) / gap.sum(-1).clamp_min(1.0)).mean()
+
+
+# --- ℓ_length ---------------------------------------------------------------------------
+
+
+def length_loss(
+    S: torch.Tensor, xy: torch.Tensor, size: int, lmin: float, lmax: float
+) -> torch.Tensor:
+    """Eq. 8 for one frame: mean_ij S_ij (relu(l_min - l_ij) + relu(l_ij - l_max)).
+
+    Args:
+        S: (B, P, P) connectivity.
+        xy: (B, P, 2) expected pixel xy γ (differentiable).
+        size: image side; lengths are fractions of it.
+        lmin: l_min (fraction).
+        lmax: l_max (fraction).
+    """
+    i, j = pair_indices(S.shape[-1], S.device)
+    length = (xy[:, i] - xy[:, j]).norm(dim=-1) / size  # (B, E)
+    hinge = F.relu(lmin - length) + F.relu(length - lmax)
+    return (S[:, i, j] * hinge).mean()
+
+
+# --- all together -----------------------------------------------------------------------
+
+
+def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float = 1.0) -> dict:
+    """All losses of one batch and their weighted total.
+
+    Args:
+        out: ``SkeletonModel.forward`` output.
+        target: (B, 3, H, W) target images.
+        cfg: weights and hyperparameters.
+        ramp: in [0, 1], multiplies the ℓ_uniform and ℓ_sparse weights.
+
+    Returns:
+        dict of scalar tensors: "total" and each unweighted loss.
+    """
+    ps, pt, S = out["source"], out["target"], out["S"]
+    H, W = target.shape[-2:]
+    parts = {"recon": recon_loss(out["recon"], target, cfg.pyramid_levels)}
+    total = cfg.recon * parts["recon"]
+    if cfg.contiguity:
+        ns = neighbour_matrix(ps.maps, cfg.contiguity_kernel, cfg.contiguity_stride)
+        nt = neighbour_matrix(pt.maps, cfg.contiguity_kernel, cfg.contiguity_stride)
+        parts["contiguity"] = contiguity_loss(ns, nt)
+        total = total + cfg.contiguity * parts["contiguity"]
+    parts["near"] = sum(
+        near_loss(
+            S,
+            near_closeness(f.maps, f.xy_hard, cfg.near_topk, cfg.near_scale),
+            cfg.near_temperature,
+        )
+        for f in (ps, pt)
+    )
+    total = total + cfg.near * parts["near"]
+    if cfg.use_sparse:
+        parts["sparse_links"], parts["sparse_joints"] = sparse_loss(S, cfg.sparse_p)
+        total = total + ramp * (
+            cfg.sparse_links * parts["sparse_links"] + cfg.sparse_joints * parts["sparse_joints"]
+        )
+    if cfg.use_uniform:
+        with torch.no_grad():
+            deltas = [
+                link_coverage(
+                    occupancy(f.xy_hard, H, W, cfg.uniform_kernel), f.xy_hard, cfg.uniform_samples
+                )
+                for f in (ps, pt)
+            ]
+        parts["uniform"] = sum(uniform_loss(S, d, cfg.uniform_alpha) for d in deltas)
+        total = total + ramp * cfg.uniform * parts["uniform"]
+    if cfg.length:
+        parts["length"] = sum(
+            length_loss(S, f.xy, W, cfg.length_min, cfg.length_max) for f in (ps, pt)
+        )
+        total = total + cfg.length * parts["length"]
+    parts["total"] = total
+    return parts
+
+
+@torch.no_grad()
+def foreground_errors(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    recon: torch.Tensor,
+    background: torch.Tensor,
+    threshold: float = 0.1,
+) -> tuple[float, float]:
+    """Reconstruction error on moving pixels: with the points vs with B's background alone.
+
+    Without labels, "foreground" is taken as the pixels whose colour changes between
+    source and target by more than ``threshold`` (the moving object). If B has learnt a
+    blurry copy of the object, the two errors are close; when the points do the work,
+    the first is much lower.
+
+    Returns:
+        (MSE of the reconstruction, MSE of the background) over those pixels.
+    """
+    mask = (source - target).abs().amax(1, keepdim=True) > threshold  # (B, 1, H, W)
+    n = mask.sum().clamp_min(1) * 3
+    err_points = ((recon - target).square() * mask).sum() / n
+    err_bg = ((background - target).square() * mask).sum() / n
+    return float(err_points), float(err_bg)
