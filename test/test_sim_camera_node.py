@@ -1,0 +1,120 @@
+"""The simulated camera node with real MuJoCo renders and real rclpy subscribers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.exceptions import InvalidParameterValueException  # noqa: E402
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from ros_helpers import wait_for  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from skeleton_perception.msg import SkeletonGraph  # noqa: E402
+
+from skeleton_perception.conversions import image_to_rgb, stamp_to_ns  # noqa: E402
+from skeleton_perception.nodes.sim_camera_node import SimCameraNode  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+
+
+@pytest.fixture(scope="module")
+def context():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+def test_publishes_image_camera_info_and_ground_truth(context):
+    peer = rclpy.create_node("sim_camera_test_peer", context=context)
+    got: dict[str, list] = {"image": [], "camera_info": [], "ground_truth": []}
+    # Subscribe first: the camera publishes from its first frame on.
+    peer.create_subscription(Image, "image", got["image"].append, BEST_EFFORT)
+    peer.create_subscription(CameraInfo, "camera_info", got["camera_info"].append, BEST_EFFORT)
+    peer.create_subscription(SkeletonGraph, "ground_truth", got["ground_truth"].append, 10)
+    node = SimCameraNode(
+        context=context,
+        cli_args=[
+            "--ros-args",
+            "-p", "width:=96", "-p", "height:=64", "-p", "rate_hz:=50.0",
+            "-p", "frame_id:=sim_optical", "-p", "encoding:=bgr8", "-p", "seed:=3",
+        ],
+    )  # fmt: skip
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(peer)
+    try:
+        assert wait_for(lambda: all(len(v) >= 3 for v in got.values()), executor, 30)
+        image = got["image"][-1]
+        assert (image.width, image.height, image.encoding) == (96, 64, "bgr8")
+        assert image.header.frame_id == "sim_optical"
+        assert image_to_rgb(image).std() > 0  # a real render, not a blank frame
+
+        info = got["camera_info"][-1]
+        assert (info.width, info.height) == (96, 64)
+        assert (
+            info.k[0] > 0 and info.k[2] == pytest.approx(47.5) and info.k[5] == pytest.approx(31.5)
+        )
+        assert node.intrinsics == pytest.approx((info.k[0], info.k[4], info.k[2], info.k[5]))
+
+        # One header per frame: every ground truth has an image with the same stamp.
+        image_stamps = {stamp_to_ns(m.header.stamp) for m in got["image"]}
+        truth = got["ground_truth"]
+        assert any(stamp_to_ns(t.header.stamp) in image_stamps for t in truth)
+        gt = truth[-1]
+        assert (gt.image_width, gt.image_height) == (96, 64)
+        assert gt.header.frame_id == "sim_optical"
+        assert gt.joints and gt.links
+        ids = {j.id for j in gt.joints}
+        assert all(lk.joint_a in ids and lk.joint_b in ids for lk in gt.links)
+        assert all(lk.joint_a < lk.joint_b and lk.score == 1.0 for lk in gt.links)
+        xy = np.array([(j.x, j.y) for j in gt.joints])
+        assert (xy > -1).all() and (xy[:, 0] < 97).all() and (xy[:, 1] < 65).all()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()
+
+
+def test_max_frames_stops_publishing(context):
+    node = SimCameraNode(
+        context=context,
+        parameter_overrides=[
+            rclpy.parameter.Parameter("max_frames", value=3),
+            rclpy.parameter.Parameter("rate_hz", value=100.0),
+            rclpy.parameter.Parameter("width", value=32),
+            rclpy.parameter.Parameter("height", value=32),
+        ],
+    )
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        assert wait_for(lambda: node.done, executor, 30)
+        executor.spin_once(timeout_sec=0.1)
+        assert node.frames_published == 3
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+
+
+@pytest.mark.parametrize(
+    ("arg", "reason"),
+    [
+        ("encoding:=yuv422", "encoding must be rgb8 or bgr8"),
+        ("width:=5", "out of range"),
+        ("rate_hz:=0.0", "out of range"),
+        ("frame_id:=''", "must not be empty"),
+    ],
+)
+def test_bad_parameters_are_refused(context, arg, reason):
+    with pytest.raises(InvalidParameterValueException, match=reason):
+        SimCameraNode(context=context, cli_args=["--ros-args", "-p", arg])
+
+
+def test_unknown_family_fails_at_start(context):
+    with pytest.raises(RuntimeError, match="no_such_family"):
+        SimCameraNode(context=context, cli_args=["--ros-args", "-p", "family:=no_such_family"])
