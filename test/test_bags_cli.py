@@ -1,0 +1,122 @@
+"""The bag commands end to end: record-sim, predict, and one-line errors for bad bags."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skeleton_perception.training.bags.reader import image_topics, read_images, read_messages
+from skeleton_perception.training.cli import main
+
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def sim_bag(tmp_path_factory):
+    pytest.importorskip("mujoco")
+    pytest.importorskip("skeleton_perception.training.sim.live")
+    out = tmp_path_factory.mktemp("sim") / "sim.mcap"
+    code = main(
+        ["record-sim", "--family", "cartpoles", "--frames", "24", "--out", str(out),
+         "--width", "80", "--height", "64", "--rate", "20", "--episode-frames", "12"]
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from skeleton_perception.checkpoint import save_checkpoint
+    from skeleton_perception.nn.model import ModelConfig, SkeletonModel
+
+    cfg = ModelConfig(num_points=4, unet_width=4, psi_width=4, bg_width=4)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, SkeletonModel(cfg).state_dict(), {"model": cfg.to_dict()})
+    return path
+
+
+def test_record_sim_writes_images_camera_info_and_ground_truth(sim_bag):
+    assert [(t.name, t.count) for t in image_topics(sim_bag)] == [("/camera/image_raw", 24)]
+    frames = list(read_images(sim_bag, "/camera/image_raw"))
+    assert len(frames) == 24 and frames[0][1].shape == (64, 80, 3)
+    assert frames[1][0] - frames[0][0] == NS // 20
+    assert frames[0][1].std() > 0  # something was rendered
+    by_topic: dict[str, list] = {}
+    for topic, msg, t_ns in read_messages(sim_bag):
+        by_topic.setdefault(topic, []).append((msg, t_ns))
+    assert {k: len(v) for k, v in by_topic.items()} == {
+        "/camera/image_raw": 24,
+        "/camera/camera_info": 24,
+        "/ground_truth": 24,
+    }
+    info, t_info = by_topic["/camera/camera_info"][0]
+    assert info.width == 80 and info.k[0] > 0 and t_info == frames[0][0]
+    truth, t_truth = by_topic["/ground_truth"][5]
+    assert t_truth == frames[5][0]
+    assert truth.header.stamp.sec * NS + truth.header.stamp.nanosec == t_truth
+    assert (truth.image_width, truth.image_height) == (80, 64)
+    ids = {j.id for j in truth.joints}
+    assert len(ids) >= 2 and all(lk.joint_a in ids and lk.joint_b in ids for lk in truth.links)
+    assert all(0 <= j.x <= 79 and 0 <= j.y <= 63 for j in truth.joints)
+
+
+def test_predict_writes_an_overlay_video(sim_bag, tiny_checkpoint, tmp_path):
+    out, snap = tmp_path / "video" / "overlay.mp4", tmp_path / "snap.png"
+    code = main(
+        ["predict", "--bag", str(sim_bag), "--model", str(tiny_checkpoint), "--out", str(out),
+         "--snapshot", str(snap), "--batch", "5"]
+    )  # fmt: skip
+    assert code == 0
+    video = cv2.VideoCapture(str(out))
+    assert video.get(cv2.CAP_PROP_FRAME_COUNT) == 24
+    assert video.get(cv2.CAP_PROP_FPS) == pytest.approx(20, abs=0.5)
+    assert (video.get(cv2.CAP_PROP_FRAME_WIDTH), video.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (80, 64)
+    video.release()
+    strip = cv2.imread(str(snap))
+    assert strip is not None and strip.shape == (64, 4 * 80, 3)
+    assert not [p for p in out.parent.iterdir() if p.name != "overlay.mp4"]  # no temp left
+
+
+def _assert_one_line_error(capsys, argv, *needles):
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    last = err[-1]
+    assert "Traceback" not in "\n".join(err)
+    for needle in needles:
+        assert needle in last, last
+
+
+def test_bad_bags_give_one_line_and_exit_code_2(tmp_path, capsys, sim_bag):
+    truncated = tmp_path / "killed.mcap"
+    data = sim_bag.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    other = tmp_path / "bag.zip"
+    other.write_bytes(b"PK\x03\x04")
+    cases = [
+        ([str(truncated)], ["killed.mcap", "truncated"]),
+        ([str(other)], ["bag.zip", "unknown storage format"]),
+        ([str(sim_bag), "--topic", "/nope"], ["/nope", "no such topic", "/camera/image_raw"]),
+        ([str(sim_bag), "--topic", "/camera/camera_info"], ["/camera/camera_info", "not an image"]),
+    ]
+    for args, needles in cases:
+        argv = ["predict", "--bag", *args, "--out", str(tmp_path / "o.mp4")]
+        _assert_one_line_error(capsys, argv, *needles)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_record_sim_refuses_to_overwrite(tmp_path, capsys, sim_bag):
+    code = main(["record-sim", "--family", "cartpoles", "--frames", "2", "--out", str(sim_bag)])
+    assert code == 2 and "exists" in capsys.readouterr().err
+
+
+def test_record_sim_sqlite3_compressed(tmp_path):
+    pytest.importorskip("mujoco")
+    out = tmp_path / "simdir"
+    code = main(
+        ["record-sim", "--family", "cartpoles", "--frames", "6", "--out", str(out), "--width",
+         "64", "--height", "48", "--storage", "sqlite3", "--compressed"]
+    )  # fmt: skip
+    assert code == 0 and (out / "metadata.yaml").exists()
+    assert [(t.name, t.count) for t in image_topics(out)] == [("/camera/image_raw/compressed", 6)]
+    assert np.stack([f for _, f in read_images(out)]).shape == (6, 48, 64, 3)
