@@ -1,0 +1,91 @@
+"""The paper's five synthetic datasets: which objects each split holds, and their seeds.
+
+Each episode's object variant is drawn uniformly from its split's variants, and every
+random choice of an episode comes from one generator seeded by
+:func:`episode_seed` ``(dataset, split, index)``, so any episode can be regenerated alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+from skeleton_perception.training.sim import families
+from skeleton_perception.training.sim.episode import Episode, EpisodeConfig, render_episode
+
+SPLITS = ("train", "val", "test")
+
+_SPIDERS = tuple(f"spider-{k}legs" for k in range(3, 9))
+_CARTPOLES = tuple(f"cartpole-{n}" for n in range(1, 6))
+_SWIMMERS = tuple(f"swimmer-{n}" for n in range(2, 8))
+_MWHC = ("walker", "hopper", "cheetah", "manipulator")
+_SPIDERS_SEEN = ("spider-3legs", "spider-6legs", "spider-7legs", "spider-8legs")
+_SPIDERS_UNSEEN = ("spider-4legs", "spider-5legs")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: its object variants per split and its evaluation threshold.
+
+    Attributes:
+        name: Dataset name, e.g. ``"cartpoles"``.
+        epsilon: Joint-matching distance threshold of the paper's metric, in normalised
+            ``[-1, 1]`` image coordinates.
+        train: Object variants of the train and validation splits.
+        test: Object variants of the test split.
+        max_joints: Largest number of ground-truth joints of any object in the dataset.
+    """
+
+    name: str
+    epsilon: float
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+
+    @property
+    def max_joints(self) -> int:
+        """Largest number of ground-truth joints of any variant (all splits)."""
+        return max(families.num_keypoints(v) for v in set(self.train) | set(self.test))
+
+    def variants(self, split: str) -> tuple[str, ...]:
+        """Object variants of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
+        if split not in SPLITS:
+            raise ValueError(f"{self.name}: unknown split {split!r}; choose from {SPLITS}")
+        return self.test if split == "test" else self.train
+
+    def episode(self, split: str, index: int, config: EpisodeConfig, base_seed: int = 0) -> Episode:
+        """Generates episode ``index`` of ``split`` (deterministic)."""
+        seed = episode_seed(self.name, split, index, base_seed)
+        rng = np.random.default_rng(seed)
+        variants = self.variants(split)
+        variant = variants[rng.integers(len(variants))]
+        for _attempt in range(10):  # a diverged simulation redraws from the same stream
+            obj = families.build(variant, rng)
+            try:
+                return render_episode(obj, rng, config, seed=seed, index=index)
+            except FloatingPointError:
+                continue
+        raise RuntimeError(f"{self.name}/{split}/{index}: simulation kept diverging")
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "spiders": DatasetSpec("spiders", 0.20, _SPIDERS, _SPIDERS),
+    "cartpoles": DatasetSpec("cartpoles", 0.15, _CARTPOLES, _CARTPOLES),
+    "swimmers": DatasetSpec("swimmers", 0.20, _SWIMMERS, _SWIMMERS),
+    "mwhc": DatasetSpec("mwhc", 0.30, _MWHC, _MWHC),
+    "spiders0shot": DatasetSpec("spiders0shot", 0.20, _SPIDERS_SEEN, _SPIDERS_UNSEEN),
+}
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    """The dataset called ``name`` (a key of :data:`DATASETS`)."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}") from None
+
+
+def episode_seed(dataset: str, split: str, index: int, base_seed: int = 0) -> int:
+    """A 63-bit seed derived from ``(dataset, split, index, base_seed)`` alone."""
+    digest = hashlib.sha256(f"{dataset}/{split}/{index}/{base_seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1

@@ -1,0 +1,178 @@
+"""One episode: simulate an object under a random policy, plan the camera, render frames.
+
+An episode runs in two passes. The physics pass draws random initial joint angles, steps
+the object under a random policy (a new uniform action every ``action_every`` frames) and
+records the state and the world position of every keypoint per frame. The camera is then
+planned over the whole trajectory (:func:`.camera.plan_camera`), and the render pass
+replays the states through it. Ground truth is the exact projection of the keypoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+from skeleton_perception.training.sim.camera import CameraTrack, inside, plan_camera, project
+from skeleton_perception.training.sim.families.base import SimObject
+from skeleton_perception.training.sim.render import FrameRenderer
+
+
+@dataclass
+class Episode:
+    """A rendered episode and its ground truth.
+
+    Attributes:
+        frames: ``(T, H, W, 3)`` uint8 RGB.
+        joints: ``(T, J, 2)`` float32 pixel positions (x right, y down, origin at the
+            centre of the top-left pixel).
+        visible: ``(T, J)`` bool, whether each joint lies on the image.
+        adjacency: ``(J, J)`` bool, symmetric with a zero diagonal: joints a rigid body links.
+        family: Object variant, e.g. ``"spider-5legs"``, ``"cartpole-3"``, ``"walker"``.
+        seed: Seed the episode was generated from.
+        index: Index of the episode within its split.
+    """
+
+    frames: np.ndarray
+    joints: np.ndarray
+    visible: np.ndarray
+    adjacency: np.ndarray
+    family: str
+    seed: int
+    index: int
+
+
+@dataclass(frozen=True)
+class EpisodeConfig:
+    """How episodes are simulated and rendered.
+
+    Attributes:
+        num_frames: Frames per episode (the paper: 90).
+        action_every: Frames between two random actions (the paper: 5).
+        size: Image ``(height, width)``.
+    """
+
+    num_frames: int = 90
+    action_every: int = 5
+    size: tuple[int, int] = (64, 64)
+
+
+@dataclass
+class Rollout:
+    """The physics pass of an episode."""
+
+    qpos: np.ndarray  # (T, nq)
+    keypoints: np.ndarray  # (T, J, 3) world
+    root: np.ndarray  # (T, 3) world position of the root body
+
+
+def simulate(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) -> Rollout:
+    """Runs the physics pass: random initial state, random policy, one record per frame."""
+    model = obj.model
+    data = mujoco.MjData(model)
+    mujoco.mj_resetData(model, data)
+    obj.reset(model, data, rng)
+    mujoco.mj_forward(model, data)
+    root_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, obj.root_body)
+    lo, hi = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
+    steps = config.num_frames
+    qpos = np.empty((steps, model.nq))
+    keypoints = np.empty((steps, len(obj.keypoints), 3))
+    root = np.empty((steps, 3))
+    for t in range(steps):
+        if t % config.action_every == 0:
+            data.ctrl[:] = rng.uniform(lo, hi)
+        if t > 0:
+            for _ in range(obj.frame_skip):
+                mujoco.mj_step(model, data)
+            mujoco.mj_kinematics(model, data)  # positions of this frame, not the last step's
+        qpos[t] = data.qpos
+        keypoints[t] = obj.keypoint_positions(data)
+        root[t] = data.xpos[root_id]
+    if not np.all(np.isfinite(keypoints)):
+        raise FloatingPointError(f"{obj.variant}: simulation diverged")
+    return Rollout(qpos=qpos, keypoints=keypoints, root=root)
+
+
+@dataclass
+class PlannedEpisode:
+    """An episode whose physics and camera are known; frames render on demand."""
+
+    obj: SimObject
+    rollout: Rollout
+    camera: CameraTrack
+    joints: np.ndarray  # (T, J, 2) float32
+    visible: np.ndarray  # (T, J) bool
+    adjacency: np.ndarray  # (J, J) bool
+
+
+def plan(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) -> PlannedEpisode:
+    """Simulates ``obj`` and plans its camera; the ground truth is ready, frames are not."""
+    rollout = simulate(obj, rng, config)
+    rotation = obj.view(rng)
+    roam = rng.uniform(*obj.roam)
+    fovy = float(obj.model.cam_fovy[0])
+    track = plan_camera(rollout.keypoints, rollout.root, rotation, fovy, config.size, rng, roam)
+    joints = np.stack(
+        [
+            project(rollout.keypoints[t], track.positions[t], rotation, fovy, config.size)
+            for t in range(config.num_frames)
+        ]
+    ).astype(np.float32)
+    # Depth range of the object, to set tight clipping planes (depth-buffer precision).
+    depth = -((rollout.keypoints - track.positions[:, None]) @ rotation)[..., 2]
+    extent = float(obj.model.stat.extent)
+    obj.model.vis.map.znear = max(1e-4, 0.3 * float(depth.min()) / extent)
+    obj.model.vis.map.zfar = 3.0 * float(depth.max()) / extent
+    return PlannedEpisode(
+        obj=obj,
+        rollout=rollout,
+        camera=track,
+        joints=joints,
+        visible=inside(joints, config.size),
+        adjacency=obj.adjacency(),
+    )
+
+
+class EpisodeRenderer:
+    """Renders the frames of a :class:`PlannedEpisode` one at a time."""
+
+    def __init__(self, planned: PlannedEpisode, size: tuple[int, int]):
+        """Creates a renderer for the episode's model (close it when done)."""
+        self.planned = planned
+        self._data = mujoco.MjData(planned.obj.model)
+        self._renderer = FrameRenderer(planned.obj.model, size)
+
+    def frame(self, t: int) -> np.ndarray:
+        """Frame ``t`` as ``(H, W, 3)`` uint8 RGB."""
+        model, data = self.planned.obj.model, self._data
+        data.qpos[:] = self.planned.rollout.qpos[t]
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_camlight(model, data)
+        track = self.planned.camera
+        return self._renderer.render(data, track.positions[t], track.rotation)
+
+    def close(self) -> None:
+        """Frees the rendering context."""
+        self._renderer.close()
+
+
+def render_episode(
+    obj: SimObject, rng: np.random.Generator, config: EpisodeConfig, seed: int, index: int
+) -> Episode:
+    """Simulates, plans and renders a whole episode of ``obj``."""
+    planned = plan(obj, rng, config)
+    renderer = EpisodeRenderer(planned, config.size)
+    try:
+        frames = np.stack([renderer.frame(t) for t in range(config.num_frames)])
+    finally:
+        renderer.close()
+    return Episode(
+        frames=frames,
+        joints=planned.joints,
+        visible=planned.visible,
+        adjacency=planned.adjacency,
+        family=obj.variant,
+        seed=seed,
+        index=index,
+    )
