@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from skeleton_perception.training.baselines.transporter import Transporter, TransporterConfig
 
@@ -169,23 +170,58 @@ def train(
     return ckpt_path
 
 
+class _FramePairs:
+    """Two random frames of one random training episode (used if ``sim.pairs`` is absent).
+
+    The same sampling as the paper ("we sample a pair by selecting two random frames from
+    the episode"), read straight from the :class:`EpisodeStore`.
+    """
+
+    def __init__(self, store, seed: int):
+        self.store = store
+        self.rng = np.random.default_rng(seed)
+        self.num_frames = [store.meta(i)["num_frames"] for i in range(len(store))]
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        src, tgt = [], []
+        for _ in range(size):
+            e = int(self.rng.integers(len(self.store)))
+            a, b = self.rng.integers(self.num_frames[e], size=2)
+            frames = self.store.frames(e, [int(a), int(b)])  # (2, H, W, 3) uint8
+            src.append(frames[0])
+            tgt.append(frames[1])
+
+        def to_tensor(x: list[np.ndarray]) -> torch.Tensor:
+            return torch.from_numpy(np.stack(x)).permute(0, 3, 1, 2).float() / 255.0
+
+        return to_tensor(src), to_tensor(tgt)
+
+
 def pair_batches(
     data: str, batch_size: int, seed: int, workers: int = 0
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Endless (source, target) batches from the training split of a generated dataset."""
-    from skeleton_perception.training.sim.pairs import PairDataset
-    from skeleton_perception.training.sim.storage import EpisodeStore
+    """Endless (source, target) batches from the training split of a generated dataset.
+
+    Uses the project's :class:`~skeleton_perception.training.sim.pairs.PairDataset` (the
+    pairs our model trains on) when it exists, else :class:`_FramePairs`.
+    """
+    try:
+        from skeleton_perception.training.sim.pairs import PairDataset
+    except ImportError:
+        from skeleton_perception.training.sim.storage import EpisodeStore
+
+        sampler = _FramePairs(EpisodeStore(data, "train"), seed)
+        while True:
+            yield sampler.batch(batch_size)
     from torch.utils.data import DataLoader
 
-    dataset = PairDataset(EpisodeStore(data, "train"))
-    generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(
-        dataset,
+        PairDataset(data, "train"),
         batch_size=batch_size,
         shuffle=True,
         drop_last=True,
         num_workers=workers,
-        generator=generator,
+        generator=torch.Generator().manual_seed(seed),
     )
     while True:
         for item in loader:
@@ -196,7 +232,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line arguments of ``train-transporter``."""
     parser.add_argument("--data", required=True, help="dataset folder from `generate`")
     parser.add_argument("--out", required=True, help="run folder (checkpoint.pt, log.csv)")
-    parser.add_argument("--dataset", help="dataset name (default: the --data folder's name)")
+    parser.add_argument("--dataset", help="dataset name (default: from --data/dataset.json)")
     parser.add_argument(
         "--num-keypoints",
         type=int,
@@ -215,12 +251,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``skeleton-perception train-transporter``."""
+    from skeleton_perception.training.evaluation.evaluate import dataset_name
     from skeleton_perception.training.sim.datasets import get_dataset
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    name = args.dataset or Path(args.data).resolve().name
-    spec = get_dataset(name)
+    spec = get_dataset(dataset_name(args.data, args.dataset))
     k = args.num_keypoints or int(spec.max_joints)
     model_cfg = TransporterConfig(num_keypoints=k)
     train_cfg = TrainConfig(

@@ -1,0 +1,185 @@
+"""Predictor adapters, the evaluate / train-transporter / report commands on real tiny data."""
+
+import json
+
+import numpy as np
+import pytest
+from skeleton_perception.training import cli
+from skeleton_perception.training.evaluation import paper, predictors
+from skeleton_perception.training.evaluation.protocol import (
+    EpisodeTruth,
+    EvalParams,
+    evaluate_all,
+)
+
+from skeleton_perception.skeleton import Skeleton
+
+
+def skel(ids, xy, links=(), points=None, conn=None) -> Skeleton:
+    xy = np.asarray(xy, np.float32).reshape(-1, 2)
+    links = np.asarray(links, np.int64).reshape(-1, 2)
+    return Skeleton(
+        joints=xy,
+        joint_ids=np.asarray(ids, np.int64),
+        joint_scores=np.ones(len(ids), np.float32),
+        links=links,
+        link_scores=np.ones(len(links), np.float32),
+        image_size=(65, 65),
+        points=np.zeros((0, 2), np.float32) if points is None else np.asarray(points, np.float32),
+        connectivity=np.zeros((0, 0), np.float32) if conn is None else np.asarray(conn),
+    )
+
+
+def test_frame_joint_set_is_union_of_ids_present_where_joints():
+    frames = [
+        skel([3, 7], [[1, 1], [2, 2]], [(0, 1)]),
+        skel([7], [[5, 5]]),
+        skel([1, 3], [[9, 9], [8, 8]], [(0, 1)]),
+    ]
+    pred = predictors.to_prediction(frames, structure_frame=0, has_structure=True)
+    # Trajectories are ids 1, 3, 7 in that order.
+    assert pred.present.tolist() == [[False, True, True], [False, False, True], [True, True, False]]
+    assert pred.joints[1, 2].tolist() == [5, 5]
+    assert pred.adjacency.tolist() == [
+        [False, False, False],
+        [False, False, True],
+        [False, True, False],
+    ]
+
+
+def test_structure_frame_joint_set_follows_points():
+    points = [[0, 0], [1, 1], [2, 2], [3, 3]]
+    conn = np.zeros((4, 4), np.float32)
+    conn[1, 2] = conn[2, 1] = 0.9
+    conn[1, 3] = conn[3, 1] = 0.5  # not > 0.5: no link
+    frames = [
+        skel([1, 2], [[1, 1], [2, 2]], [(0, 1)], points, conn),
+        skel([2, 3], [[2, 2], [3, 3]], [(0, 1)], np.asarray(points) + 10, conn),
+    ]
+    pred = predictors.to_prediction(frames, 0, True, joint_set="structure-frame")
+    assert pred.present.all() and pred.joints.shape == (2, 2, 2)
+    assert pred.joints[1].tolist() == [[11, 11], [12, 12]]  # ids 1, 2 in frame 1's points
+    assert pred.adjacency.tolist() == [[False, True], [True, False]]
+
+
+def test_no_structure_gives_no_adjacency():
+    pred = predictors.to_prediction([skel([0, 1], [[1, 1], [2, 2]])], 0, has_structure=False)
+    assert pred.adjacency is None
+
+
+def test_random_predictor_is_seeded_and_valid():
+    frames = np.zeros((5, 32, 48, 3), np.uint8)
+    a = predictors.RandomPredictor(max_joints=6, seed=1).predict_episode(frames, 4)
+    b = predictors.RandomPredictor(max_joints=6, seed=1).predict_episode(frames, 4)
+    c = predictors.RandomPredictor(max_joints=6, seed=1).predict_episode(frames, 5)
+    assert all(np.array_equal(x.joints, y.joints) for x, y in zip(a, b, strict=True))
+    assert not all(
+        x.joints.shape == y.joints.shape and np.array_equal(x.joints, y.joints)
+        for x, y in zip(a, c, strict=True)
+    )
+    for s in a:
+        assert 2 <= s.num_joints <= 6
+        assert len(s.links) == s.num_joints - 1  # a tree
+        assert (s.joints[:, 0] <= 47).all() and (s.joints[:, 1] <= 31).all()
+
+
+def test_random_predictor_scores_near_chance_on_a_chain():
+    # A static 4-joint chain; the random predictor should find almost no joints.
+    T = 30
+    base = np.array([[10.0, 10.0], [20.0, 25.0], [30.0, 40.0], [40.0, 55.0]])
+    adjacency = np.zeros((4, 4), bool)
+    for a, b in [(0, 1), (1, 2), (2, 3)]:
+        adjacency[a, b] = adjacency[b, a] = True
+    truth = EpisodeTruth(np.repeat(base[None], T, 0), np.ones((T, 4), bool), adjacency, (65, 65))
+    rp = predictors.RandomPredictor(max_joints=4, seed=0)
+    skeletons = rp.predict_episode(np.zeros((T, 65, 65, 3), np.uint8), 0)
+    pred = predictors.to_prediction(skeletons, 0, True)
+    s = evaluate_all(EvalParams(epsilon=0.15), [(truth, pred)]).summarize()
+    assert s["joints"]["rec"] < 0.3
+    assert 0.0 <= s["structure"]["acc"] <= 1.0
+
+
+def test_paper_tables_are_consistent():
+    # In every row of the paper's tables F1 is the harmonic mean of Prec and Rec.
+    for table in (paper.TABLE1_OURS, paper.TABLE1_LI, paper.TABLE2_OURS, paper.TABLE2_KULKARNI):
+        for row in table.values():
+            f1 = 2 * row["prec"] * row["rec"] / (row["prec"] + row["rec"])
+            assert f1 == pytest.approx(row["f1"], abs=0.011)
+    assert paper.paper_key("cartpoles") == "cartpoles"
+    assert paper.paper_key("spiders0shot") == "spiders0shot"
+    assert paper.paper_key("unknown") is None
+    assert paper.EPSILON["cartpoles"] == 0.15
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "cartpoles"
+    code = cli.main(
+        [
+            "generate",
+            "--dataset",
+            "cartpoles",
+            "--out",
+            str(root),
+            "--episodes",
+            "2",
+            "--val-episodes",
+            "0",
+            "--test-episodes",
+            "2",
+            "--frames",
+            "12",
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    return root
+
+
+def test_commands_end_to_end(tiny_data, tmp_path):
+    results, images = tmp_path / "results", tmp_path / "images"
+    run = tmp_path / "tp"
+    assert (
+        cli.main(
+            [
+                "train-transporter",
+                "--data",
+                str(tiny_data),
+                "--out",
+                str(run),
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    ckpt = run / "checkpoint.pt"
+    assert ckpt.exists() and (run / "log.csv").exists()
+    for model, extra in (("random", []), ("transporter", ["--checkpoint", str(ckpt)])):
+        out = results / f"cartpoles-{model}.json"
+        args = ["evaluate", "--model", model, "--data", str(tiny_data), "--out", str(out)]
+        args += ["--figure", str(images / f"cartpoles-{model}.png"), *extra]
+        assert cli.main(args) == 0
+        data = json.loads(out.read_text())
+        assert data["dataset"] == "cartpoles" and data["num_episodes"] == 2
+        assert data["params"]["epsilon"] == 0.15
+        assert len(data["per_episode"]) == 2
+        assert (data["summary"]["structure"] is None) == (model == "transporter")
+        assert (images / f"cartpoles-{model}.png").exists()
+    tp = json.loads((results / "cartpoles-transporter.json").read_text())
+    assert tp["checkpoint_metadata"]["step"] == 2
+    report = tmp_path / "RESULTS.md"
+    assert (
+        cli.main(
+            ["report", "--results", str(results), "--out", str(report), "--images", str(images)]
+        )
+        == 0
+    )
+    text = report.read_text()
+    assert "Chance: random skeleton (measured)" in text
+    assert "Kulkarni et al. [11] (paper, Table II)" in text
+    assert "Transporter [11] (measured" in text
+    assert "images/cartpoles-random.png" in text
