@@ -1,0 +1,139 @@
+"""Starts the skeleton detector, and optionally the simulated camera and RViz.
+
+Examples:
+    ros2 launch skeleton_perception detector.launch.py image:=/camera/color/image_raw \
+        camera_info:=/camera/color/camera_info
+    ros2 launch skeleton_perception detector.launch.py use_sim_camera:=true rviz:=true
+
+Every node started here gets FASTDDS_BUILTIN_TRANSPORTS (default LARGE_DATA, or the
+value already in the environment; override with fastdds_builtin_transports:=...), which
+Fast DDS needs to move camera-size images reliably. Nothing else is changed: the launch
+file has no side effects beyond the processes it starts.
+"""
+
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.conditions import IfCondition
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+PACKAGE = "skeleton_perception"
+
+
+def generate_launch_description() -> LaunchDescription:
+    share = FindPackageShare(PACKAGE)
+    arg = LaunchConfiguration
+    arguments = [
+        DeclareLaunchArgument(
+            "image",
+            default_value="image",
+            description="Input image topic (sensor_msgs/Image); with use_compressed:=true "
+            "the detector subscribes <image>/compressed instead.",
+        ),
+        DeclareLaunchArgument(
+            "camera_info",
+            default_value="camera_info",
+            description="CameraInfo topic of that camera (places the RViz markers).",
+        ),
+        DeclareLaunchArgument(
+            "use_compressed",
+            default_value="false",
+            description="Subscribe the compressed transport (sensor_msgs/CompressedImage).",
+        ),
+        DeclareLaunchArgument(
+            "model_path",
+            default_value="",
+            description="Model checkpoint (.pt); empty: the model shipped in the package.",
+        ),
+        DeclareLaunchArgument(
+            "device", default_value="auto", description="auto, cpu, cuda or cuda:N."
+        ),
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=PathJoinSubstitution([share, "config", "detector.yaml"]),
+            description="Parameters YAML of the detector node.",
+        ),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="Namespace of the started nodes."
+        ),
+        DeclareLaunchArgument(
+            "use_sim_camera",
+            default_value="false",
+            description="Also start sim_camera (a simulated camera publishing on the image, "
+            "camera_info and ground_truth topics).",
+        ),
+        DeclareLaunchArgument(
+            "sim_family", default_value="cartpoles", description="Object family of sim_camera."
+        ),
+        DeclareLaunchArgument(
+            "sim_rate_hz", default_value="20.0", description="Frame rate of sim_camera."
+        ),
+        DeclareLaunchArgument(
+            "rviz",
+            default_value="false",
+            description="Also start RViz with rviz/skeleton.rviz (debug image and markers).",
+        ),
+        DeclareLaunchArgument(
+            "fastdds_builtin_transports",
+            default_value=EnvironmentVariable(
+                "FASTDDS_BUILTIN_TRANSPORTS", default_value="LARGE_DATA"
+            ),
+            description="Fast DDS builtin transports for the started nodes (LARGE_DATA "
+            "moves large images without loss; DEFAULT is Fast DDS's own default).",
+        ),
+    ]
+
+    remappings = [("image", arg("image")), ("camera_info", arg("camera_info"))]
+    detector = Node(
+        package=PACKAGE,
+        executable="detector",
+        name="skeleton_detector",
+        namespace=arg("namespace"),
+        parameters=[
+            arg("params_file"),
+            {
+                "model_path": ParameterValue(arg("model_path"), value_type=str),
+                "device": ParameterValue(arg("device"), value_type=str),
+                "use_compressed": ParameterValue(arg("use_compressed"), value_type=bool),
+            },
+        ],
+        remappings=remappings,
+        output="screen",
+        emulate_tty=True,
+    )
+    sim_camera = Node(
+        package=PACKAGE,
+        executable="sim_camera",
+        name="sim_camera",
+        namespace=arg("namespace"),
+        parameters=[
+            {
+                "family": ParameterValue(arg("sim_family"), value_type=str),
+                "rate_hz": ParameterValue(arg("sim_rate_hz"), value_type=float),
+            }
+        ],
+        remappings=remappings,
+        output="screen",
+        emulate_tty=True,
+        condition=IfCondition(arg("use_sim_camera")),
+    )
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        name="rviz2",
+        arguments=["-d", PathJoinSubstitution([share, "rviz", "skeleton.rviz"])],
+        output="screen",
+        condition=IfCondition(arg("rviz")),
+    )
+    return LaunchDescription(
+        [
+            *arguments,
+            SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", arg("fastdds_builtin_transports")),
+            detector,
+            sim_camera,
+            rviz,
+        ]
+    )
