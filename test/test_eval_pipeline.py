@@ -136,6 +136,27 @@ def tiny_data(tmp_path_factory):
     return root
 
 
+def test_ours_through_the_detector(tiny_data, tmp_path):
+    import torch
+
+    from skeleton_perception.checkpoint import save_checkpoint
+    from skeleton_perception.nn.model import ModelConfig, SkeletonModel
+
+    torch.manual_seed(0)
+    model = SkeletonModel(ModelConfig(num_points=8, unet_width=4, psi_width=8))
+    ckpt = save_checkpoint(
+        tmp_path / "ours.pt", model.state_dict(), {"model": model.cfg.to_dict()}, step=3
+    )
+    out = tmp_path / "ours.json"
+    fig = tmp_path / "ours.png"
+    args = ["evaluate", "--checkpoint", str(ckpt), "--data", str(tiny_data), "--out", str(out)]
+    assert cli.main([*args, "--figure", str(fig), "--figure-with", "random="]) == 0
+    data = json.loads(out.read_text())
+    assert data["model"] == "ours" and data["summary"]["structure"] is not None
+    assert data["checkpoint_metadata"]["step"] == 3
+    assert fig.exists()
+
+
 def test_commands_end_to_end(tiny_data, tmp_path):
     results, images = tmp_path / "results", tmp_path / "images"
     run = tmp_path / "tp"

@@ -85,15 +85,17 @@ def dataset_name(data: str | Path, override: str | None = None) -> str:
     return Path(data).resolve().name
 
 
-def make_predictor(args: argparse.Namespace, max_joints: int):
-    """The method named by ``--model``."""
-    if args.model == "random":
-        return predictors.RandomPredictor(max_joints=max_joints, seed=args.seed)
-    if not args.checkpoint:
-        raise SystemExit(f"evaluate: --checkpoint is required for --model {args.model}")
-    if args.model == "transporter":
-        return predictors.TransporterPredictor(args.checkpoint, device=args.device)
-    return predictors.OursPredictor(args.checkpoint, device=args.device)
+def make_predictor(model: str, checkpoint: str | None, max_joints: int, seed: int, device: str):
+    """The method named ``model`` (one of :data:`MODELS`)."""
+    if model == "random":
+        return predictors.RandomPredictor(max_joints=max_joints, seed=seed)
+    if not checkpoint:
+        raise SystemExit(f"evaluate: a checkpoint is required for model {model!r}")
+    if model == "transporter":
+        return predictors.TransporterPredictor(checkpoint, device=device)
+    if model == "ours":
+        return predictors.OursPredictor(checkpoint, device=device)
+    raise SystemExit(f"evaluate: unknown model {model!r}; choose from {', '.join(MODELS)}")
 
 
 def evaluate_store(store, predictor, params: EvalParams, joint_set: str, limit: int | None):
@@ -165,6 +167,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="structure-frame and chance seed")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--figure", help="PNG of the first episode (e.g. docs/images/x.png)")
+    parser.add_argument(
+        "--figure-with",
+        action="append",
+        default=[],
+        metavar="MODEL=CHECKPOINT",
+        help="extra figure row from another method (e.g. transporter=runs/t/checkpoint.pt, "
+        "random=); repeatable",
+    )
     parser.add_argument("--label", help="row label in tables (default: --model)")
 
 
@@ -177,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
     epsilon = args.epsilon if args.epsilon is not None else float(spec.epsilon)
     params = EvalParams(epsilon=epsilon, seed=args.seed)
     store = EpisodeStore(args.data, args.split)
-    predictor = make_predictor(args, int(spec.max_joints))
+    predictor = make_predictor(
+        args.model, args.checkpoint, int(spec.max_joints), args.seed, args.device
+    )
     label = args.label or args.model
     start = time.monotonic()
     ev, predict_seconds, frames_seen, first = evaluate_store(
@@ -215,12 +227,17 @@ def run(args: argparse.Namespace) -> int:
         from skeleton_perception.training.evaluation.figures import episode_figure
 
         ep, skeletons = first
+        rows = {label: skeletons}
+        for spec_text in args.figure_with:
+            model, _, ckpt = spec_text.partition("=")
+            other = make_predictor(model, ckpt or None, int(spec.max_joints), args.seed, "cpu")
+            rows[model] = other.predict_episode(ep.frames, ep.index)
         episode_figure(
             ep.frames,
             ep.joints,
             ep.visible,
             ep.adjacency,
-            {label: skeletons},
+            rows,
             args.figure,
             title=f"{spec.name}, {args.split} episode {ep.index} ({ep.family})",
         )
