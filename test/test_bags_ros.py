@@ -21,6 +21,8 @@ from skeleton_perception.training.bags.dataset import build_bag_datasets  # noqa
 from skeleton_perception.training.bags.reader import read_images  # noqa: E402
 from skeleton_perception.training.bags.writer import BagWriter  # noqa: E402
 
+pytestmark = pytest.mark.ros
+
 N = 30
 QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,

@@ -128,7 +128,6 @@ def record(
         raise ValueError("need frames >= 1, rate > 0, width and height >= 16")
     episode_frames = episode_frames or max(1, round(10.0 * rate))
     start_ns = start_ns if start_ns is not None else (time.time_ns() // 1_000_000_000) * 10**9
-    period_ns = round(1e9 / rate)
     image_topic = COMPRESSED_TOPIC if compressed else IMAGE_TOPIC
     image_type = "sensor_msgs/msg/CompressedImage" if compressed else "sensor_msgs/msg/Image"
     steps = range(frames)
@@ -146,7 +145,7 @@ def record(
         store = bag.typestore
         for i in steps:
             frame = cam.step()
-            t_ns = start_ns + i * period_ns
+            t_ns = start_ns + round(i * 1e9 / rate)  # no drift: frame k*rate is at k s
             if compressed:
                 bag.write(image_topic, compressed_message(store, frame.image, t_ns), t_ns)
             else:

@@ -1,0 +1,127 @@
+"""Fine-tuning on a recorded bag must not make the model worse on that family.
+
+The check behind issue 7's "a fine-tune run on a recorded simulated bag starts from the
+default model and its evaluation is no worse than before fine-tuning on that family":
+
+1. record two simulated bags of the family with ``record-sim`` (``train.mcap`` seed 0,
+   ``test.mcap`` seed 1: different objects and motions);
+2. score the starting model (default: the shipped one) on ``test.mcap`` with the paper's
+   metrics, using the ground truth recorded in the bag;
+3. fine-tune it with ``skeleton-perception train --bag train.mcap --init default``;
+4. score the fine-tuned ``checkpoint.pt`` on ``test.mcap`` the same way;
+5. print both rows side by side, write ``finetune_bag.json``, and exit 0 if joint F1
+   and structure F1 did not drop by more than ``--tolerance`` (else 1).
+
+Usage (minutes on a 2-core CPU with the defaults)::
+
+    .venv/bin/python bench/finetune_bag.py --family spiders --out runs/finetune_bag \
+        [--init PATH] [--steps 2000] [--train-args "--set lr=3e-4"]
+
+Nothing here fabricates numbers: without a model to start from it stops and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "skeleton_perception.training.cli"]
+ROWS = [("joints", "f1"), ("joints", "prec"), ("joints", "rec"), ("joints", "dist"),
+        ("joints", "consistency"), ("joints", "diff"), ("structure", "f1"),
+        ("structure", "bcc"), ("structure", "acc")]  # fmt: skip
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--family", default="spiders")
+    p.add_argument("--out", type=Path, default=Path("runs/finetune_bag"))
+    p.add_argument("--init", default="default", help="'default' (shipped) or a checkpoint")
+    p.add_argument("--frames", type=int, default=900, help="frames of the training bag")
+    p.add_argument("--test-frames", type=int, default=600, help="frames of the test bag")
+    p.add_argument("--width", type=int, default=320)
+    p.add_argument("--height", type=int, default=240)
+    p.add_argument("--steps", type=int, default=2000, help="fine-tuning steps")
+    p.add_argument("--train-args", default="", help="extra arguments for `train`, quoted")
+    p.add_argument("--tolerance", type=float, default=0.02, help="allowed F1 drop")
+    p.add_argument("--device", default="cpu")
+    return p.parse_args()
+
+
+def sh(cmd: list[str]) -> None:
+    print("$", " ".join(shlex.quote(c) for c in cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def record(args: argparse.Namespace, name: str, frames: int, seed: int) -> Path:
+    path = args.out / name
+    if not path.exists():
+        sh([*CLI, "record-sim", "--family", args.family, "--frames", str(frames),
+            "--seed", str(seed), "--out", str(path), "--width", str(args.width),
+            "--height", str(args.height)])  # fmt: skip
+    return path
+
+
+def score(bag: Path, checkpoint: str | None, family: str, device: str) -> dict:
+    from skeleton_perception.training.bags.scoring import evaluate_bag
+    from skeleton_perception.training.evaluation.predictors import OursPredictor
+    from skeleton_perception.training.sim.datasets import get_dataset
+
+    predictor = OursPredictor(checkpoint, device=device)
+    return evaluate_bag(bag, predictor, epsilon=float(get_dataset(family).epsilon))
+
+
+def main() -> int:
+    args = parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    from skeleton_perception.checkpoint import CheckpointError
+
+    init = None if args.init == "default" else args.init
+    train_bag = record(args, "train.mcap", args.frames, seed=0)
+    test_bag = record(args, "test.mcap", args.test_frames, seed=1)
+    try:
+        before = score(test_bag, init, args.family, args.device)
+    except CheckpointError as err:
+        print(f"cannot start: {err}", file=sys.stderr)
+        return 2
+
+    run_dir = args.out / "run"
+    config = Path(__file__).resolve().parents[1] / "training" / "configs" / f"{args.family}.yaml"
+    cmd = [*CLI, "train", "--bag", str(train_bag), "--topic", "/camera/image_raw",
+           "--init", args.init, "--out", str(run_dir), "--steps", str(args.steps)]  # fmt: skip
+    if config.exists():
+        cmd += ["--config", str(config)]
+    cmd += shlex.split(args.train_args)
+    start = time.monotonic()
+    sh(cmd)
+    train_minutes = (time.monotonic() - start) / 60
+    after = score(test_bag, str(run_dir / "checkpoint.pt"), args.family, args.device)
+
+    print(f"\n{args.family}: {test_bag} ({after['num_episodes']} episodes, "
+          f"{after['num_frames']} frames), fine-tuned {args.steps} steps in "
+          f"{train_minutes:.1f} min")  # fmt: skip
+    print(f"{'metric':<22}{'before':>10}{'after':>10}")
+    for group, key in ROWS:
+        b, a = (before.get(group) or {}).get(key), (after.get(group) or {}).get(key)
+        if b is not None and a is not None:
+            print(f"{group + ' ' + key:<22}{b:>10.3f}{a:>10.3f}")
+    drops = {
+        f"{g} f1": before[g]["f1"] - after[g]["f1"]
+        for g in ("joints", "structure")
+        if before.get(g) and after.get(g)
+    }
+    ok = all(d <= args.tolerance for d in drops.values())
+    result = dict(family=args.family, init=args.init, steps=args.steps,
+                  train_minutes=train_minutes, before=before, after=after, drops=drops,
+                  no_worse=ok, tolerance=args.tolerance)  # fmt: skip
+    (args.out / "finetune_bag.json").write_text(json.dumps(result, indent=2, default=float))
+    print(("no worse" if ok else "WORSE") + f" (F1 drops {drops}, tolerance {args.tolerance})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
