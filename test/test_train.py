@@ -1,0 +1,167 @@
+"""The training loop on a tiny synthetic pair dataset: learning, resuming, configs."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+from skeleton_perception.training import train as train_mod
+from skeleton_perception.training.config import TrainConfig, load_config
+from torch.utils.data import Dataset
+
+from skeleton_perception.checkpoint import load_checkpoint
+
+
+class SwingingBar(Dataset):
+    """A bar rotating about a pivot over a smooth two-colour background; a pair is the
+    same bar at two random angles."""
+
+    def __init__(self, n=32, size=64):
+        self.n, self.size = n, size
+
+    def __len__(self):
+        return self.n
+
+    def render(self, angle):
+        s = self.size
+        ys, xs = np.mgrid[:s, :s].astype(np.float32)
+        img = np.stack([0.2 + 0.3 * ys / s, 0.3 + 0.0 * xs, 0.6 - 0.3 * xs / s], 0)
+        px, py = s / 2, s / 2
+        t = (xs - px) * math.cos(angle) + (ys - py) * math.sin(angle)
+        d = np.abs(-(xs - px) * math.sin(angle) + (ys - py) * math.cos(angle))
+        bar = (d < 2.0) & (t > -2) & (t < s * 0.4)
+        img[:, bar] = np.array([1.0, 0.9, 0.1], np.float32)[:, None]
+        return torch.from_numpy(img)
+
+    def __getitem__(self, i):
+        rng = np.random.default_rng(i)
+        a, b = rng.uniform(0, 2 * math.pi, 2)
+        return dict(source=self.render(a), target=self.render(b), episode=0)
+
+
+class KilledError(Exception):
+    pass
+
+
+class DiesAfter(Dataset):
+    """Wraps a dataset and raises (like a kill, no clean-up) after ``n`` items."""
+
+    def __init__(self, data, n):
+        self.data, self.n, self.calls = data, n, 0
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        self.calls += 1
+        if self.calls > self.n:
+            raise KilledError
+        return self.data[i]
+
+
+def tiny_config(**kw):
+    cfg = load_config(
+        None,
+        [
+            "model.num_points=8",
+            "model.unet_width=4",
+            "model.psi_width=4",
+            "model.bg_width=4",
+            "model.bg_latent=4",
+            "batch_size=4",
+            "threads=1",
+            "log_every=5",
+            "plot_every=1000",
+            "ckpt_every=5",
+            "num_samples=2",
+            "loss.contiguity_stride=4",
+        ],
+    )
+    for k, v in kw.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def read_log(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_training_run_decreases_the_loss(tmp_path):
+    cfg = tiny_config(steps=60, lr=3e-3)
+    result = train_mod.train(cfg, SwingingBar(), tmp_path, progress=False)
+    rows = read_log(tmp_path / "log.csv")
+    assert len(rows) == 12 and result["step"] == 60
+    first = float(rows[0]["recon"])
+    last = float(rows[-1]["recon"])
+    assert last < 0.7 * first, (first, last)
+    for name in ("checkpoint.pt", "config.yaml", "losses.png", "samples.png"):
+        assert (tmp_path / name).is_file(), name
+    ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert ckpt["step"] == 60 and ckpt["config"]["model"]["num_points"] == 8
+    assert TrainConfig.from_dict(ckpt["config"]) == cfg
+
+
+def test_resume_after_a_kill_continues_exactly(tmp_path):
+    data = SwingingBar()
+    full = tmp_path / "full"
+    train_mod.train(tiny_config(steps=10), data, full, progress=False)
+    # the "killed" run dies while loading step 7's batch (its last checkpoint: step 5)
+    part = tmp_path / "part"
+    with pytest.raises(KilledError):
+        train_mod.train(tiny_config(steps=10), DiesAfter(data, 2 + 7 * 4), part, progress=False)
+    assert load_checkpoint(part / "checkpoint.pt")["step"] == 5
+    train_mod.train(tiny_config(steps=10), data, part, resume=True, progress=False)
+    a = load_checkpoint(full / "checkpoint.pt")["model"]
+    b = load_checkpoint(part / "checkpoint.pt")["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+    assert [r["step"] for r in read_log(part / "log.csv")] == ["5", "10"]
+
+
+def test_ramp_and_tau_schedules():
+    cfg = TrainConfig(steps=1000)
+    assert train_mod.ramp_length(cfg) == 300  # 0.3 of a short run, not 10K
+    assert train_mod.get_ramp(cfg, 0) == 0 and train_mod.get_ramp(cfg, 150) == 0.5
+    assert train_mod.get_ramp(cfg, 5000) == 1
+    assert train_mod.ramp_length(TrainConfig(steps=100_000)) == 10_000
+    assert train_mod.get_tau(cfg, 500) == 1.0
+    cfg.tau_final = 0.25
+    assert train_mod.get_tau(cfg, 1000) == pytest.approx(0.25)
+    assert train_mod.get_tau(cfg, 500) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("name", ["spiders", "spiders0shot", "mwhc", "cartpoles", "swimmers"])
+def test_dataset_configs_hold_the_paper_weights(name):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "training" / "configs"
+    cfg = load_config(root / f"{name}.yaml")
+    table = {
+        "spiders": (10, 0.0, 10, 0.005, 1, 1, 1000),
+        "spiders0shot": (10, 0.0, 10, 0.1, 2000, 20, 100),
+        "mwhc": (10, 0.001, 10, 0.01, 1000, 20, 1000),
+        "cartpoles": (10, 0.001, 10, 0.1, 500, 10, 100),
+        "swimmers": (10, 0.001, 10, 0.1, 7000, 20, 1000),
+    }[name]
+    got = (
+        cfg.loss.recon, cfg.loss.contiguity, cfg.loss.near, cfg.loss.sparse_joints,
+        cfg.loss.sparse_links, cfg.loss.uniform, cfg.loss.length,
+    )  # fmt: skip
+    assert got == table
+    assert cfg.dataset == name and cfg.betas == (0.9, 0.999) and cfg.batch_size == 8
+
+
+def test_config_overrides_and_errors():
+    cfg = load_config(
+        None, ["loss.near=5", "model.point_repr=spatial_softmax", "loss.use_uniform=false"]
+    )
+    assert cfg.loss.near == 5.0 and cfg.model.point_repr == "spatial_softmax"
+    assert cfg.loss.use_uniform is False
+    with pytest.raises(ValueError, match=r"loss\.nope"):
+        load_config(None, ["loss.nope=1"])
+    with pytest.raises(ValueError, match="point_repr"):
+        load_config(None, ["model.point_repr=xy"])
+    with pytest.raises(ValueError, match="steps"):
+        load_config(None, ["steps=many"])

@@ -1,0 +1,187 @@
+"""Training configuration: typed dataclasses, YAML files, ``--set key=value`` overrides.
+
+A YAML file holds any subset of :class:`TrainConfig`'s fields, nested sections for
+``model`` (:class:`~skeleton_perception.nn.ModelConfig`) and ``loss``
+(:class:`~skeleton_perception.training.losses.LossConfig`). Overrides use dotted keys
+and YAML values: ``--set loss.near=5 model.num_points=16 lr=0.002``. Unknown keys and
+values of the wrong type are errors naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from skeleton_perception.nn.model import ModelConfig
+
+from .losses import LossConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs besides the data.
+
+    Attributes:
+        dataset: name of the dataset the weights were chosen for (informational).
+        model: architecture.
+        loss: loss weights and hyperparameters.
+        steps: training iterations (batches).
+        batch_size: pairs per batch (8 in the paper).
+        lr: Adam learning rate (the paper: 0.005; 0.001 is what learns on CPU).
+        betas: Adam betas.
+        grad_clip_norm: max gradient norm (0 disables).
+        grad_clip_value: max absolute gradient value (0 disables).
+        ramp_steps: ℓ_uniform / ℓ_sparse weights rise linearly over this many steps
+            (10K in the paper) ...
+        ramp_fraction: ... but over at most this fraction of ``steps`` in short runs.
+        tau_final: Gumbel temperature reached at the last step (linear in log tau
+            from ``model.gumbel_tau``); None keeps it fixed.
+        min_gap: minimum frame distance between the images of a pair.
+        seed: seeds torch, the pair sampling and the model initialisation.
+        threads: torch CPU threads (0 leaves torch's default).
+        log_every: steps between CSV log rows.
+        plot_every: steps between plot updates.
+        ckpt_every: steps between checkpoints (at most this many are lost on a kill).
+        num_samples: pairs shown in the sample plot.
+    """
+
+    dataset: str = "cartpoles"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    steps: int = 3000
+    batch_size: int = 8
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip_norm: float = 1.0
+    grad_clip_value: float = 1.0
+    ramp_steps: int = 10000
+    ramp_fraction: float = 0.3
+    tau_final: float | None = None
+    min_gap: int = 1
+    seed: int = 0
+    threads: int = 2
+    log_every: int = 10
+    plot_every: int = 250
+    ckpt_every: int = 250
+    num_samples: int = 4
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (YAML- and ``weights_only``-safe: tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Builds a config from a (possibly partial) nested dict."""
+        cfg = cls()
+        for key, value in _flatten(d):
+            set_value(cfg, key, value)
+        return cfg
+
+
+def _flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    items = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            items += _flatten(v, key + ".")
+        else:
+            items.append((key, v))
+    return items
+
+
+def _coerce(key: str, value, hint):
+    """Checks/converts ``value`` to the annotated type ``hint``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner[0])
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise ValueError(f"config {key}: expected a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(key, v, a) for v, a in zip(value, args, strict=True))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"config {key}: expected true/false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"config {key}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"config {key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ValueError(f"config {key}: expected a string, got {value!r}")
+        return value
+    raise ValueError(f"config {key}: unsupported type {hint}")
+
+
+def set_value(cfg: object, key: str, value) -> None:
+    """Sets dotted ``key`` (e.g. "loss.near") on a config tree, type-checked."""
+    obj = cfg
+    parts = key.split(".")
+    for name in parts[:-1]:
+        if not dataclasses.is_dataclass(obj) or name not in {
+            f.name for f in dataclasses.fields(obj)
+        }:
+            raise ValueError(f"config {key}: unknown section {name!r}")
+        obj = getattr(obj, name)
+    name = parts[-1]
+    hints = typing.get_type_hints(type(obj))
+    if not dataclasses.is_dataclass(obj) or name not in hints:
+        raise ValueError(f"config {key}: unknown key")
+    if dataclasses.is_dataclass(hints[name]):
+        raise ValueError(f"config {key}: is a section; set its keys ({key}.<name>)")
+    setattr(obj, name, _coerce(key, value, hints[name]))
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``"loss.near=5"`` -> ("loss.near", 5) with the value parsed as YAML."""
+    if "=" not in text:
+        raise ValueError(f"override {text!r}: expected key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple = ()) -> TrainConfig:
+    """Defaults <- YAML file <- ``key=value`` overrides, validated."""
+    data = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ValueError(f"config file {path}: {e}") from e
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {path}: expected a mapping at the top level")
+    try:
+        cfg = TrainConfig.from_dict(data)
+    except ValueError as e:
+        raise ValueError(f"config file {path}: {e}") from e
+    for text in overrides:
+        set_value(cfg, *parse_override(text))
+    ModelConfig.from_dict(cfg.model.to_dict())  # re-run validation after overrides
+    return cfg
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    """Writes the config as YAML (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+    os.replace(tmp, path)

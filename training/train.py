@@ -1,0 +1,272 @@
+"""Training: ``skeleton-perception train --config C --data D --out O [--steps N] [--set k=v]``.
+
+The loop (:func:`train`) trains from any ``torch.utils.data.Dataset`` whose items are
+dicts with ``source`` and ``target`` float32 (3, H, W) images in [0, 1]. Per step:
+sample 8 pairs, run π/ψ/B/NPT, sum the weighted losses (ℓ_uniform and ℓ_sparse ramped
+in), Adam with gradient clipping by value and by norm. Every ``log_every`` steps a CSV
+row, every ``plot_every`` the plots, every ``ckpt_every`` an atomic checkpoint; with
+``--resume`` a killed run continues from its last checkpoint.
+
+Outputs in ``--out``: ``config.yaml``, ``log.csv``, ``checkpoint.pt``, ``losses.png``,
+``samples.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from skeleton_perception.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from skeleton_perception.nn.model import SkeletonModel
+
+from .config import TrainConfig, load_config, save_config
+from .losses import compute_losses, foreground_errors
+from .visualize import plot_losses, plot_samples
+
+LOG_FIELDS = (
+    "step", "time_s", "pairs_per_s", "total", "recon", "contiguity", "near", "sparse_links",
+    "sparse_joints", "uniform", "length", "fg_err_points", "fg_err_background", "ramp", "tau",
+)  # fmt: skip
+
+
+def build_model(cfg: TrainConfig) -> SkeletonModel:
+    """The model for ``cfg.model``, initialised from ``cfg.seed``."""
+    torch.manual_seed(cfg.seed)
+    return SkeletonModel(cfg.model)
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Adam over all parameters (π, ψ, B)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+
+
+def ramp_length(cfg: TrainConfig) -> int:
+    """Steps over which the ℓ_uniform / ℓ_sparse weights rise (scaled for short runs)."""
+    return max(1, min(cfg.ramp_steps, int(cfg.ramp_fraction * cfg.steps)))
+
+
+def get_ramp(cfg: TrainConfig, step: int) -> float:
+    """Multiplier of the ℓ_uniform / ℓ_sparse weights at ``step`` (0 -> 1 linearly)."""
+    return min(1.0, step / ramp_length(cfg))
+
+
+def get_tau(cfg: TrainConfig, step: int) -> float:
+    """Gumbel-Softmax temperature at ``step`` (geometric from tau to tau_final)."""
+    tau0 = cfg.model.gumbel_tau
+    if cfg.tau_final is None:
+        return tau0
+    frac = min(1.0, step / max(1, cfg.steps))
+    return math.exp((1 - frac) * math.log(tau0) + frac * math.log(cfg.tau_final))
+
+
+def get_batch(dataset: Dataset, batch_size: int, seed: int, step: int):
+    """The pairs of ``step``: (source, target), each (B, 3, H, W).
+
+    Indices depend only on (seed, step), so a resumed run sees the same sequence.
+    """
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    idx = torch.randint(len(dataset), (batch_size,), generator=g).tolist()
+    items = [dataset[i] for i in idx]
+    source = torch.stack([torch.as_tensor(it["source"]) for it in items])
+    target = torch.stack([torch.as_tensor(it["target"]) for it in items])
+    return source, target
+
+
+def load_init(model: SkeletonModel, init) -> None:
+    """Initialises the weights from a checkpoint path or a state dict (None: nothing)."""
+    if init is None:
+        return
+    if isinstance(init, dict):
+        model.load_state_dict(init)
+        return
+    ckpt = load_checkpoint(init)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"checkpoint {init}: weights do not fit this model ({e})") from e
+
+
+@torch.no_grad()
+def write_plots(model: SkeletonModel, samples, out_dir: Path, step: int) -> None:
+    """losses.png from the log and samples.png from fixed pairs (eval mode)."""
+    plot_losses(out_dir / "log.csv", out_dir / "losses.png")
+    source, target = samples
+    was_training = model.training
+    model.eval()
+    out = model(source, target)
+    xy_s, S = model.predict(source)
+    xy_t, _ = model.predict(target)
+    model.train(was_training)
+
+    def hwc(x):
+        return x.permute(0, 2, 3, 1).cpu().numpy()
+
+    plot_samples(
+        out_dir / "samples.png",
+        hwc(source), hwc(target), hwc(out["background"]), hwc(out["recon"]),
+        xy_s.numpy(), xy_t.numpy(), S.numpy(), title=f"step {step}",
+    )  # fmt: skip
+
+
+def _read_rows(path: Path, max_step: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if int(float(r["step"])) <= max_step]
+
+
+def train(
+    cfg: TrainConfig,
+    dataset: Dataset,
+    out_dir: str | Path,
+    init=None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Trains a model on pairs from ``dataset``; writes logs, plots, checkpoints to ``out_dir``.
+
+    Args:
+        cfg: the configuration (``cfg.steps`` is the total, including resumed steps).
+        dataset: items are dicts with "source" and "target" (3, H, W) float in [0, 1].
+        out_dir: output directory.
+        init: initial weights, a checkpoint path or a state dict (ignored on resume).
+        resume: continue from ``out_dir/checkpoint.pt`` when it exists.
+        progress: show a progress bar.
+
+    Returns:
+        The last logged row (floats) plus "step".
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    model = build_model(cfg)
+    optimizer = make_optimizer(cfg, model)
+    ckpt_path = out_dir / "checkpoint.pt"
+    step = 0
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path)
+        model.load_state_dict(ckpt["model"])
+        if ckpt.get("optimizer"):
+            optimizer.load_state_dict(ckpt["optimizer"])
+        step = int(ckpt["step"])
+        if "rng_state" in ckpt["metadata"]:
+            torch.set_rng_state(ckpt["metadata"]["rng_state"])
+        print(f"resumed from {ckpt_path} at step {step}")
+    else:
+        load_init(model, init)
+        torch.manual_seed(cfg.seed + 1)
+    save_config(cfg, out_dir / "config.yaml")
+
+    def checkpoint():
+        save_checkpoint(
+            ckpt_path, model.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
+            metadata=dict(rng_state=torch.get_rng_state(), time=time.time(),
+                          torch=str(torch.__version__), dataset=cfg.dataset),
+        )  # fmt: skip
+
+    # The CSV log: keep rows up to the checkpoint when resuming, then append.
+    log_path = out_dir / "log.csv"
+    rows = _read_rows(log_path, step) if step else []
+    with open(log_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in LOG_FIELDS} for r in rows)
+    samples = get_batch(dataset, cfg.num_samples, cfg.seed + 12345, 0)
+    elapsed = float(rows[-1]["time_s"]) if rows else 0.0  # time_s continues after a resume
+
+    model.train()
+    sums: dict[str, float] = {}
+    count, last_row = 0, {}
+    t_last = time.time()
+    t_start = t_last - elapsed
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
+    try:
+        while step < cfg.steps:
+            source, target = get_batch(dataset, cfg.batch_size, cfg.seed, step)
+            ramp, tau = get_ramp(cfg, step), get_tau(cfg, step)
+
+            out = model(source, target, tau=tau)
+            losses = compute_losses(out, target, cfg.loss, ramp=ramp)
+            optimizer.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            if cfg.grad_clip_value > 0:
+                torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip_value)
+            if cfg.grad_clip_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+            optimizer.step()
+            step += 1
+
+            # bookkeeping: interval means of every loss and of the foreground errors
+            fg_points, fg_bg = foreground_errors(source, target, out["recon"], out["background"])
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            values.update(fg_err_points=fg_points, fg_err_background=fg_bg)
+            for k, v in values.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.time()
+                last_row = {k: v / count for k, v in sums.items()}
+                last_row.update(step=step, time_s=now - t_start, ramp=ramp, tau=tau)
+                last_row["pairs_per_s"] = count * cfg.batch_size / max(now - t_last, 1e-9)
+                with open(log_path, "a", newline="") as f:
+                    csv.DictWriter(f, LOG_FIELDS).writerow(
+                        {k: last_row.get(k, "") for k in LOG_FIELDS}
+                    )
+                bar.set_postfix(
+                    recon=f"{last_row['recon']:.4f}",
+                    fg=f"{last_row['fg_err_points']:.3f}/{last_row['fg_err_background']:.3f}",
+                    pps=f"{last_row['pairs_per_s']:.1f}",
+                )
+                sums, count, t_last = {}, 0, now
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                checkpoint()
+            if step % cfg.plot_every == 0 or step == cfg.steps:
+                write_plots(model, samples, out_dir, step)
+    except KeyboardInterrupt:
+        checkpoint()
+        raise
+    finally:
+        bar.close()
+    return dict(last_row, step=step)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``skeleton-perception train``."""
+    parser.add_argument("--config", type=Path, help="YAML config (training/configs/<dataset>.yaml)")
+    parser.add_argument("--data", type=Path, required=True, help="dataset root (from `generate`)")
+    parser.add_argument("--out", type=Path, required=True, help="output directory of the run")
+    parser.add_argument("--steps", type=int, help="total training steps (overrides the config)")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="config overrides with dotted keys, e.g. loss.near=5 model.num_points=16",
+    )  # fmt: skip
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``skeleton-perception train``."""
+    overrides = list(args.overrides)
+    if args.steps is not None:
+        overrides.append(f"steps={args.steps}")
+    cfg = load_config(args.config, overrides)
+    from .sim.pairs import PairDataset
+
+    dataset = PairDataset(args.data, split="train", min_gap=cfg.min_gap, seed=cfg.seed)
+    result = train(cfg, dataset, args.out, resume=args.resume, progress=not args.no_progress)
+    print(
+        f"done: step {result['step']}, recon {result.get('recon', float('nan')):.4f}, "
+        f"foreground error points {result.get('fg_err_points', float('nan')):.4f} vs "
+        f"background alone {result.get('fg_err_background', float('nan')):.4f}; "
+        f"outputs in {args.out}"
+    )
+    return 0

@@ -1,0 +1,136 @@
+"""Plots written during training: loss curves, sample reconstructions and skeletons."""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _save(fig, path: Path) -> None:
+    """Saves a figure atomically and closes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def read_log(path: str | Path) -> dict[str, np.ndarray]:
+    """The training CSV log as columns of floats (empty cells -> nan)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {}
+    cols = {}
+    for key in rows[0]:
+        cols[key] = np.array(
+            [float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows]
+        )
+    return cols
+
+
+def _smooth(y: np.ndarray, n: int = 10) -> np.ndarray:
+    if len(y) < 2 * n:
+        return y
+    kernel = np.ones(n) / n
+    return np.convolve(np.nan_to_num(y), kernel, mode="valid")
+
+
+def plot_losses(log_path: str | Path, out_path: str | Path) -> None:
+    """Loss curves from the CSV log.
+
+    Panels: total and recon; the error on moving pixels with the points versus B's
+    background alone; the skeleton losses (unweighted).
+    """
+    cols = read_log(log_path)
+    if not cols or "step" not in cols:
+        return
+    step = cols["step"]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+
+    def curve(ax, key, **kw):
+        if key in cols and np.isfinite(cols[key]).any():
+            y = _smooth(cols[key])
+            ax.plot(step[len(step) - len(y) :], y, label=key, **kw)
+
+    for key in ("total", "recon"):
+        curve(axes[0], key)
+    axes[0].set_yscale("log")
+    axes[0].set_title("loss (weighted total, unweighted recon)")
+    curve(axes[1], "fg_err_points", color="tab:green")
+    curve(axes[1], "fg_err_background", color="tab:red")
+    axes[1].set_title("error on moving pixels: points vs B alone")
+    for key in ("near", "uniform", "sparse_links", "sparse_joints", "length", "contiguity"):
+        curve(axes[2], key)
+    axes[2].set_title("skeleton losses (unweighted)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, Path(out_path))
+
+
+def draw_skeleton(ax, xy: np.ndarray, S: np.ndarray, threshold: float = 0.5) -> None:
+    """Draws links (S > threshold) and all points; joints large, other points small."""
+    P = len(xy)
+    colours = plt.cm.hsv(np.linspace(0, 1, P, endpoint=False))
+    iu, ju = np.triu_indices(P, 1)
+    keep = S[iu, ju] > threshold
+    for i, j in zip(iu[keep], ju[keep], strict=True):
+        ax.plot([xy[i, 0], xy[j, 0]], [xy[i, 1], xy[j, 1]], "-", color="white", lw=1.5, alpha=0.9)
+    joint = np.zeros(P, bool)
+    joint[iu[keep]] = joint[ju[keep]] = True
+    ax.scatter(xy[~joint, 0], xy[~joint, 1], s=6, c=colours[~joint], marker=".")
+    ax.scatter(
+        xy[joint, 0], xy[joint, 1], s=30, c=colours[joint], edgecolors="black", linewidths=0.5
+    )
+
+
+def plot_samples(
+    out_path: str | Path,
+    source: np.ndarray,
+    target: np.ndarray,
+    background: np.ndarray,
+    recon: np.ndarray,
+    xy_source: np.ndarray,
+    xy_target: np.ndarray,
+    S: np.ndarray,
+    title: str = "",
+) -> None:
+    """One row per pair: source + skeleton, target + points, B's background, NPT recon.
+
+    Images are (N, H, W, 3) floats in [0, 1]; xy (N, P, 2) pixels; S (N, P, P).
+    """
+    n = len(source)
+    fig, axes = plt.subplots(n, 4, figsize=(8, 2.1 * n), squeeze=False)
+    heads = ("source + skeleton (S>0.5)", "target + points", "background B", "NPT reconstruction")
+    for r in range(n):
+        panels = (source[r], target[r], background[r], recon[r])
+        for c, img in enumerate(panels):
+            ax = axes[r, c]
+            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(heads[c], fontsize=8)
+        h, w = source[r].shape[:2]
+        draw_skeleton(axes[r, 0], xy_source[r], S[r])
+        colours = plt.cm.hsv(np.linspace(0, 1, len(xy_target[r]), endpoint=False))
+        axes[r, 1].scatter(xy_target[r][:, 0], xy_target[r][:, 1], s=8, c=colours)
+        for ax in axes[r, :2]:
+            ax.set_xlim(-0.5, w - 0.5)
+            ax.set_ylim(h - 0.5, -0.5)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    _save(fig, Path(out_path))
