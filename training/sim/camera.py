@@ -184,15 +184,30 @@ def plan_camera(
     steps = keypoints.shape[0]
     s = np.linspace(0.0, 1.0, steps)
     s = s * s * (3.0 - 2.0 * s)  # smoothstep
-    offsets = []
-    for interval in (ix, iy):
-        a = rng.uniform(0.0, 1.0)
-        b = rng.uniform(0.0, 1.0)
-        while abs(b - a) < 0.4:
+
+    def sweep() -> list[np.ndarray]:
+        offsets = []
+        for interval in (ix, iy):
+            a = rng.uniform(0.0, 1.0)
             b = rng.uniform(0.0, 1.0)
-        wobble = 0.08 * np.sin(2 * np.pi * (rng.uniform(0.5, 1.5) * s + rng.uniform()))
-        frac = np.clip(a + (b - a) * s + wobble, 0.0, 1.0)
-        offsets.append(interval[:, 0] + frac * (interval[:, 1] - interval[:, 0]))
+            while abs(b - a) < 0.4:
+                b = rng.uniform(0.0, 1.0)
+            wobble = 0.08 * np.sin(2 * np.pi * (rng.uniform(0.5, 1.5) * s + rng.uniform()))
+            frac = np.clip(a + (b - a) * s + wobble, 0.0, 1.0)
+            offsets.append(interval[:, 0] + frac * (interval[:, 1] - interval[:, 0]))
+        return offsets
+
+    # The root must travel: keep the first sweep whose image path spans a quarter of the
+    # image (feasible intervals that drift against the sweep could cancel it), else the best.
+    best, best_span = None, -1.0
+    for _ in range(8):
+        offsets = sweep()
+        span = float(np.hypot(np.ptp(offsets[0]) * k.fx, np.ptp(offsets[1]) * k.fy) / dist)
+        if span > best_span:
+            best, best_span = offsets, span
+        if span >= 0.25 * min(width, height):
+            break
+    offsets = best
     local = np.stack([offsets[0], offsets[1], np.full(steps, dist)], axis=1)  # (T, 3)
     positions = root + local @ rotation.T
     return CameraTrack(positions=positions, rotation=rotation, fovy=fovy)

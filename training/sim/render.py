@@ -57,6 +57,10 @@ def configure_fast(model: mujoco.MjModel, size: tuple[int, int]) -> None:
     model.vis.quality.shadowsize = 0
     model.vis.quality.offsamples = 0
     model.light_castshadow[:] = 0
+    # Coarser tessellation of spheres and capsules: invisible at these sizes, and the
+    # vertex work dominates rendering of many-limbed objects.
+    model.vis.quality.numslices = min(int(model.vis.quality.numslices), 12)
+    model.vis.quality.numstacks = min(int(model.vis.quality.numstacks), 6)
 
 
 class FrameRenderer:

@@ -49,7 +49,7 @@ def mjcf(legs: int, rng: np.random.Generator) -> str:
     torso = rng.uniform(0.12, 0.28)
     thigh = rng.uniform(0.2, 0.45, size=legs) * rng.uniform(0.8, 1.2)
     shin = rng.uniform(0.25, 0.6, size=legs) * rng.uniform(0.8, 1.2)
-    width = rng.uniform(0.11, 0.16) * float(np.mean(np.r_[thigh, shin]))
+    width = rng.uniform(0.13, 0.19) * float(np.mean(np.r_[thigh, shin]))
     # Legs spread around the torso, each within a fraction of its even share of the circle.
     angles = (np.arange(legs) + rng.uniform(-0.25, 0.25, size=legs)) * 2 * np.pi / legs
     angles += rng.uniform(0, 2 * np.pi)
