@@ -120,3 +120,37 @@ def test_record_sim_sqlite3_compressed(tmp_path):
     assert code == 0 and (out / "metadata.yaml").exists()
     assert [(t.name, t.count) for t in image_topics(out)] == [("/camera/image_raw/compressed", 6)]
     assert np.stack([f for _, f in read_images(out)]).shape == (6, 48, 64, 3)
+
+
+def test_a_recorded_sim_bag_is_scored_with_its_ground_truth(sim_bag, tiny_checkpoint):
+    from skeleton_perception.training.bags.scoring import bag_episodes, evaluate_bag
+    from skeleton_perception.training.evaluation.predictors import OursPredictor
+
+    episodes = list(bag_episodes(sim_bag, segment_s=0.6))  # 12 frames at 20 Hz per object
+    assert [ep.frames.shape[0] for ep in episodes] == [12, 12]
+    for ep in episodes:
+        assert ep.joints.shape[:2] == ep.visible.shape == (12, ep.adjacency.shape[0])
+        assert ep.visible.any() and ep.adjacency.any()
+        np.testing.assert_array_equal(ep.adjacency, ep.adjacency.T)
+    summary = evaluate_bag(
+        sim_bag, OursPredictor(str(tiny_checkpoint)), epsilon=0.15, segment_s=0.6
+    )
+    assert summary["num_episodes"] == 2 and summary["num_frames"] == 24
+    assert 0.0 <= summary["joints"]["f1"] <= 1.0
+
+
+def test_train_options_build_the_bag_datasets(sim_bag):
+    import argparse
+
+    from skeleton_perception.training.bags.options import add_bag_arguments, bag_datasets_from_args
+
+    parser = argparse.ArgumentParser()
+    add_bag_arguments(parser)
+    args = parser.parse_args(
+        ["--bag", str(sim_bag), "--min-gap", "0.1", "--max-gap", "0.5", "--segment", "0.3",
+         "--val-fraction", "0.25", "--cache-size", "8"]
+    )  # fmt: skip
+    train, val = bag_datasets_from_args(args, seed=1, progress=False)
+    assert len(train) > 0 and len(val) > 0
+    assert not set(train.indices) & set(val.indices)
+    assert train.frames.cache_size == 8

@@ -17,8 +17,8 @@ scene; the simulated datasets' 90-frame episodes span a similar range.
 
 Split: the recording is cut into consecutive ``segment_s``-second segments; a seeded random
 ``val_fraction`` of them is validation. Pairs never leave their segment, and validation
-frames closer than ``guard_s`` to any training frame are dropped, so no validation frame is
-a neighbour of a training frame.
+frames closer than ``guard_s`` (default ``min_gap_s``) to any training frame are dropped, so
+no validation frame is a near-duplicate of a training frame.
 """
 
 from __future__ import annotations
@@ -226,8 +226,15 @@ def split_by_segments(
                 "to hold out validation segments; lower segment_s or set val_fraction to 0"
             )
         n_val = min(len(present) - 1, max(1, round(val_fraction * len(present))))
+    # Validation segments are drawn among the well-filled ones (the last segment of a
+    # recording is usually partial, and the guard gap would empty a short one).
+    span = np.array([np.ptp(times[segment == s]) for s in present], np.int64)
+    eligible = present[span >= 0.5 * segment_s * NS]
+    eligible = eligible if len(eligible) > n_val else present
     rng = np.random.default_rng(seed)
-    val_segments = np.sort(rng.choice(present, size=n_val, replace=False)) if n_val else present[:0]
+    val_segments = (
+        np.sort(rng.choice(eligible, size=n_val, replace=False)) if n_val else present[:0]
+    )
     is_val = np.isin(segment, val_segments)
     train = np.flatnonzero(~is_val)
     val = np.flatnonzero(is_val)
@@ -351,7 +358,7 @@ def build_bag_datasets(
     stride: int = 1,
     val_fraction: float = 0.1,
     segment_s: float = 10.0,
-    guard_s: float = 1.0,
+    guard_s: float | None = None,
     cache_size: int = 2048,
     seed: int = 0,
     input_size: int = 64,
@@ -367,7 +374,8 @@ def build_bag_datasets(
         stride: use every ``stride``-th message of the topic.
         val_fraction: fraction of time segments held out for validation (0: none).
         segment_s: length of the time segments the split is made of.
-        guard_s: validation frames this close to a training frame are dropped.
+        guard_s: validation frames this close to a training frame are dropped (default:
+            ``min_gap_s``, the time after which a frame counts as a different pose).
         cache_size: decoded frames held in memory (per process).
         seed: seeds the split and the validation pairs.
         input_size: network input side, in pixels.
@@ -382,6 +390,7 @@ def build_bag_datasets(
     frames = BagFrames(
         bag, topic, stride=stride, cache_size=cache_size, input_size=input_size, progress=progress
     )
+    guard_s = min_gap_s if guard_s is None else guard_s
     try:
         split = split_by_segments(
             frames.times, segment_s=segment_s, val_fraction=val_fraction, guard_s=guard_s, seed=seed
