@@ -355,3 +355,61 @@ def test_a_corrupt_jpeg_decodes_to_a_skip_not_a_crash():
     with pytest.raises(UndecodableFrameError) as err:
         decode_image(msg)
     assert err.value.reason == "corrupt"
+
+
+# ------------------------------------------------------------------ formats and layouts
+
+
+@pytest.mark.parametrize(
+    ("encoding", "channels", "dtype"),
+    [("rgba8", 4, np.uint8), ("bgra8", 4, np.uint8), ("mono16", 1, np.uint16),
+     ("rgb16", 3, np.uint16), ("bayer_rggb8", 1, np.uint8), ("yuv422", 2, np.uint8)],
+)  # fmt: skip
+def test_common_encodings_decode_to_rgb(encoding, channels, dtype):
+    from skeleton_perception.training.bags.reader import decode_image
+    from skeleton_perception.training.bags.writer import make_typestore
+
+    msg = image_message(make_typestore(), frame_image(0, 4, 6), T0)
+    data = (np.arange(4 * 6 * channels) % 200).astype(dtype)
+    msg.encoding, msg.step = encoding, 6 * channels * data.itemsize
+    msg.data = data.view(np.uint8).reshape(-1)
+    rgb = decode_image(msg)
+    assert rgb.shape == (4, 6, 3) and rgb.dtype == np.uint8
+
+
+def test_padded_rows_are_unpadded():
+    from skeleton_perception.training.bags.reader import decode_image
+    from skeleton_perception.training.bags.writer import make_typestore
+
+    img = frame_image(5)
+    msg = image_message(make_typestore(), img, T0)
+    padded = np.zeros((48, 64 * 3 + 8), np.uint8)
+    padded[:, : 64 * 3] = img.reshape(48, -1)
+    msg.step, msg.data = padded.shape[1], padded.reshape(-1)
+    np.testing.assert_array_equal(decode_image(msg), img)
+
+
+def test_ros1_bag_and_directory_without_metadata(tmp_path):
+    from rosbags.rosbag1 import Writer as Writer1
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS1_NOETIC)
+    Image, Header = store.types["sensor_msgs/msg/Image"], store.types["std_msgs/msg/Header"]
+    Time = store.types["builtin_interfaces/msg/Time"]
+    with Writer1(tmp_path / "old.bag") as w:
+        conn = w.add_connection(CAM, "sensor_msgs/msg/Image", typestore=store)
+        for i in range(4):
+            msg = Image(
+                header=Header(seq=i, stamp=Time(sec=i, nanosec=0), frame_id="c"), height=48,
+                width=64, encoding="rgb8", is_bigendian=0, step=192,
+                data=frame_image(i).reshape(-1),
+            )  # fmt: skip
+            w.write(conn, T0 + i, store.serialize_ros1(msg, "sensor_msgs/msg/Image"))
+    frames = list(read_images(tmp_path / "old.bag"))
+    assert [np.array_equal(f, frame_image(i)) for i, (_, f) in enumerate(frames)] == [True] * 4
+    # A rosbag2 directory whose metadata.yaml is missing: its one storage file is read.
+    write_bag(tmp_path / "whole.mcap", 5)
+    directory = tmp_path / "no_meta"
+    directory.mkdir()
+    (tmp_path / "whole.mcap").rename(directory / "no_meta_0.mcap")
+    assert len(list(read_images(directory, CAM))) == 5
