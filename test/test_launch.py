@@ -73,3 +73,11 @@ def test_launch_file_loads():
     nodes = [e for e in description.entities if isinstance(e, Node)]
     executables = {n.node_executable for n in nodes}
     assert {"detector", "sim_camera", "rviz2"} <= executables
+
+
+def test_docs_list_every_parameter():
+    from skeleton_perception.nodes import detector_node, sim_camera_node
+
+    text = (ROOT / "docs" / "ros.md").read_text()
+    for name in [*detector_node.PARAMETERS, *sim_camera_node.PARAMETERS]:
+        assert f"`{name}`" in text, name
