@@ -154,3 +154,35 @@ def test_train_options_build_the_bag_datasets(sim_bag):
     assert len(train) > 0 and len(val) > 0
     assert not set(train.indices) & set(val.indices)
     assert train.frames.cache_size == 8
+
+
+def test_overlay_drawing_without_the_ros_message_packages(monkeypatch):
+    from skeleton_perception.training.bags import predict
+
+    from skeleton_perception.skeleton import Skeleton
+
+    sk = Skeleton(
+        joints=np.array([[3, 4], [10, 12]], np.float32), joint_ids=np.array([0, 5]),
+        joint_scores=np.ones(2, np.float32), links=np.array([[0, 1]]),
+        link_scores=np.ones(1, np.float32),
+    )  # fmt: skip
+    monkeypatch.setattr(predict, "_runtime_drawer", lambda: None)
+    out = predict._draw(np.zeros((20, 20, 3), np.uint8), sk, None)
+    assert out.shape == (20, 20, 3) and out[4, 3].any() and out[12, 10].any()
+
+
+def test_bag_pairs_feed_the_training_loop(sim_bag, tmp_path):
+    train_module = pytest.importorskip("skeleton_perception.training.train")
+    from skeleton_perception.training.bags.dataset import build_bag_datasets
+    from skeleton_perception.training.config import load_config
+
+    cfg = load_config(
+        None,
+        ["steps=2", "batch_size=2", "log_every=1", "plot_every=1000", "ckpt_every=2",
+         "model.num_points=4", "model.unet_width=4", "model.psi_width=4", "model.bg_width=4"],
+    )  # fmt: skip
+    train, _ = build_bag_datasets(
+        sim_bag, min_gap_s=0.1, max_gap_s=0.5, val_fraction=0.0, cache_size=8, progress=False
+    )
+    result = train_module.train(cfg, train, tmp_path / "run", progress=False)
+    assert result["step"] == 2 and (tmp_path / "run" / "checkpoint.pt").exists()

@@ -16,6 +16,7 @@ saves a PNG strip of four frames, e.g. for a README.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from pathlib import Path
@@ -54,12 +55,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snapshot", type=Path, default=None, help="also save a PNG strip")
 
 
-def _draw(rgb: np.ndarray, skeleton: Skeleton, truth: Skeleton | None) -> np.ndarray:
-    """The runtime package's drawing (joint colour by id), or a plain OpenCV fallback."""
+@functools.cache
+def _runtime_drawer():
+    """The runtime package's ``draw_skeleton`` (joint colour by id), or None without ROS."""
     try:
         from skeleton_perception.visualization import draw_skeleton
-    except ImportError:  # the ROS message packages are absent on this machine
-        draw_skeleton = None
+    except ImportError:  # it builds RViz markers too, which needs the ROS message packages
+        return None
+    return draw_skeleton
+
+
+def _draw(rgb: np.ndarray, skeleton: Skeleton, truth: Skeleton | None) -> np.ndarray:
+    """Draws the prediction (and the ground truth underneath, in white) on a copy of rgb."""
+    draw_skeleton = _runtime_drawer()
     if draw_skeleton is not None:
         return draw_skeleton(rgb, skeleton, ground_truth=truth)
     out = np.ascontiguousarray(rgb).copy()
@@ -69,7 +77,7 @@ def _draw(rgb: np.ndarray, skeleton: Skeleton, truth: Skeleton | None) -> np.nda
         pts = np.round(sk.joints).astype(int)
         for a, b in sk.links.tolist():
             cv2.line(out, tuple(pts[a]), tuple(pts[b]), color, 2, cv2.LINE_AA)
-        for p in pts:
+        for p in pts.tolist():
             cv2.circle(out, tuple(p), 4, color, -1, cv2.LINE_AA)
     return out
 
