@@ -81,11 +81,16 @@ def test_training_writes_atomic_resumable_checkpoint(tmp_path):
     assert raw["step"] == 4 and raw["metadata"]["dataset"] == "toy"
     assert raw["metadata"]["train_seconds"] > 0 and "hardware" in raw["metadata"]
     assert not list(tmp_path.glob(".*.tmp"))
+    # A killed run may have logged past its last checkpoint: those rows are dropped.
+    with open(tmp_path / "log.csv", "a") as f:
+        f.write("5,0.1,1.0\n")
     # Resume to 6 steps: continues from 4, appends to the log.
     cfg.steps = 6
     train(SMALL, cfg, _batches(), tmp_path, progress=False)
     model, raw = load_checkpoint(path)
     assert raw["step"] == 6 and not model.training
+    assert [seg["from_step"] for seg in raw["metadata"]["segments"]] == [0, 4]
+    assert raw["metadata"]["dataset"] == "toy"  # kept from the first run
     with open(tmp_path / "log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]

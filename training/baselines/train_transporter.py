@@ -91,6 +91,20 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Transporter,
     return model.to(device).eval(), ckpt
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drops log rows after ``step`` (written after the last checkpoint of a killed run)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    keep = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
+    if len(keep) != len(rows):
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
+        os.replace(tmp, path)
+
+
 def train(
     model_cfg: TransporterConfig,
     train_cfg: TrainConfig,
@@ -127,8 +141,12 @@ def train(
     if ckpt is not None:
         opt.load_state_dict(ckpt["optimizer"])
     model.train()
-    meta = dict(metadata or {})
+    meta = dict(ckpt["metadata"]) if ckpt is not None else {}
+    meta.update(metadata or {})
     meta.update(hardware=hardware(), train_config=asdict(train_cfg), torch=str(torch.__version__))
+    # Every (re)start with its settings, so a resumed run says how it was trained.
+    meta["segments"] = [*meta.get("segments", []), {"from_step": step, **asdict(train_cfg)}]
+    _truncate_log(out / LOG, step)
 
     def save() -> None:
         meta["train_seconds"] = seconds_before + (time.monotonic() - start)
