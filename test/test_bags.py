@@ -252,6 +252,13 @@ def test_truncated_mcap_is_one_clear_error(tmp_path):
     (directory / "killed_dir_0.mcap").write_bytes(data[: len(data) // 3])
     with pytest.raises(BagError, match="truncated"):
         build_bag_datasets(directory, CAM, progress=False)
+    # And with metadata.yaml present (written at a split) but the storage file cut short.
+    complete = tmp_path / "complete"
+    write_bag(complete, 30)
+    storage = complete / "complete.mcap"
+    storage.write_bytes(storage.read_bytes()[:-100])
+    with pytest.raises(BagError, match=r"complete.*truncated"):
+        list(read_images(complete, CAM))
 
 
 def test_unknown_storage_format_is_one_clear_error(tmp_path):
