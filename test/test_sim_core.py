@@ -85,6 +85,11 @@ def test_same_seed_same_bytes(cartpoles, tmp_path):
     assert _shard_bytes(tmp_path / "again") == _shard_bytes(cartpoles)
 
 
+def test_two_workers_write_the_same_bytes(cartpoles, tmp_path):
+    assert _generate(tmp_path / "workers", workers=2) == 4
+    assert _shard_bytes(tmp_path / "workers") == _shard_bytes(cartpoles)
+
+
 def test_interrupted_generation_resumes(cartpoles, tmp_path):
     out = tmp_path / "resume"
     _generate(out)

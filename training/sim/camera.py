@@ -37,7 +37,7 @@ class Intrinsics:
 
 def intrinsics(fovy_deg: float, width: int, height: int) -> Intrinsics:
     """Intrinsics of MuJoCo's camera model: square pixels, vertical field of view ``fovy``."""
-    f = (height / 2.0) / np.tan(np.deg2rad(fovy_deg) / 2.0)
+    f = float((height / 2.0) / np.tan(np.deg2rad(fovy_deg) / 2.0))
     return Intrinsics(fx=f, fy=f, cx=(width - 1) / 2.0, cy=(height - 1) / 2.0)
 
 

@@ -124,6 +124,11 @@ def plan_jobs(config: GenerateConfig) -> tuple[list[_Job], dict[str, dict[str, d
     return jobs, manifests
 
 
+def _record(config: GenerateConfig, manifests: dict, job: _Job, entry: dict) -> None:
+    manifests[job.split][shard_name(job.number)] = entry
+    write_manifest(config.out / job.split, manifests[job.split])
+
+
 def generate(config: GenerateConfig, progress: bool = True) -> int:
     """Renders every missing shard of ``config``; returns the number of shards written."""
     config.out.mkdir(parents=True, exist_ok=True)
@@ -145,18 +150,15 @@ def generate(config: GenerateConfig, progress: bool = True) -> int:
     )
     try:
         if config.workers <= 1:
-            results = (_render_shard(config, job) for job in jobs)
-            pool = None
+            for job, entry in (_render_shard(config, job) for job in jobs):
+                _record(config, manifests, job, entry)
+                bar.update(job.count)
         else:
-            pool = multiprocessing.get_context("spawn").Pool(config.workers)
-            results = pool.imap_unordered(_worker_run, [(config, job) for job in jobs])
-        for job, entry in results:
-            manifests[job.split][shard_name(job.number)] = entry
-            write_manifest(config.out / job.split, manifests[job.split])
-            bar.update(job.count)
-        if pool is not None:
-            pool.close()
-            pool.join()
+            # spawn, not fork: every worker opens its own GL context from scratch.
+            with multiprocessing.get_context("spawn").Pool(config.workers) as pool:
+                for job, entry in pool.imap_unordered(_worker_run, [(config, j) for j in jobs]):
+                    _record(config, manifests, job, entry)
+                    bar.update(job.count)
     finally:
         bar.close()
     return len(jobs)

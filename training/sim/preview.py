@@ -6,8 +6,9 @@ Examples::
     skeleton-perception preview --dataset spiders cartpoles --out preview.png   # render now
 
 Each source (a generated dataset directory, or a dataset rendered on the fly) gives one
-row per episode, showing frames spread over the episode, upscaled, with links drawn as
-white lines and joints as dots coloured by joint number (invisible joints are skipped).
+row per episode (episodes of different families first), showing frames spread over the
+episode, upscaled, with links drawn as white lines and joints as dots coloured by joint
+number (joints off the image are not drawn).
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ def draw_ground_truth(frame: np.ndarray, joints, visible, adjacency, scale: int)
         if visible[i]:
             rgb = colorsys.hsv_to_rgb(i / max(n, 1), 0.9, 1.0)
             colour = tuple(int(255 * c) for c in rgb)
-            cv2.circle(img, px(pts[i]), max(2, scale + 1) * 16, (0, 0, 0), -1, cv2.LINE_AA, shift)
-            cv2.circle(img, px(pts[i]), max(1, scale) * 16, colour, -1, cv2.LINE_AA, shift)
+            radius = max(1.0, 0.5 * scale + 0.5)
+            cv2.circle(img, px(pts[i]), int((radius + 1) * 16), (0, 0, 0), -1, cv2.LINE_AA, shift)
+            cv2.circle(img, px(pts[i]), int(radius * 16), colour, -1, cv2.LINE_AA, shift)
     return img
 
 
@@ -69,6 +71,16 @@ def preview(rows: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
 
 
+def pick_episodes(store: EpisodeStore, count: int) -> list[int]:
+    """Up to ``count`` episode positions, one per family first, then in order."""
+    first: dict[str, int] = {}
+    for i in range(len(store)):
+        first.setdefault(store.meta(i)["family"], i)
+    picks = sorted(first.values())[:count]
+    picks += [i for i in range(len(store)) if i not in picks][: count - len(picks)]
+    return picks
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``preview`` options."""
     parser.add_argument("--data", nargs="*", type=Path, default=[], help="dataset directories")
@@ -77,7 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write")
     parser.add_argument("--split", default="test", help="split to show from --data")
-    parser.add_argument("--episodes", type=int, default=2, help="episodes (rows) per source")
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        nargs="+",
+        default=[2],
+        help="episodes (rows) per source: one number, or one per source in order",
+    )
     parser.add_argument("--frames", type=int, default=6, help="frames per row")
     parser.add_argument("--scale", type=int, default=2, help="upscaling of each frame")
     parser.add_argument("--seed", type=int, default=0, help="seed for --dataset")
@@ -88,17 +106,21 @@ def run(args: argparse.Namespace) -> int:
     if not args.data and not args.dataset:
         print("preview: give --data DIR... and/or --dataset NAME...", file=sys.stderr)
         return 2
+    sources = len(args.data) + len(args.dataset)
+    counts = args.episodes * sources if len(args.episodes) == 1 else args.episodes
+    if len(counts) != sources:
+        print(f"preview: --episodes needs 1 or {sources} numbers", file=sys.stderr)
+        return 2
     rows = []
-    for root in args.data:
+    for root, count in zip(args.data, counts[: len(args.data)], strict=True):
         store = EpisodeStore(root, args.split)
-        picks = np.linspace(0, len(store) - 1, min(args.episodes, len(store))).round()
-        for i in picks.astype(int):
+        for i in pick_episodes(store, count):
             ep = store[i]
             rows.append(episode_row(ep, args.frames, args.scale, f"{root.name}\n{ep.family}"))
     config = EpisodeConfig()
-    for name in args.dataset:
+    for name, count in zip(args.dataset, counts[len(args.data) :], strict=True):
         spec = get_dataset(name)
-        for i in range(args.episodes):
+        for i in range(count):
             ep = spec.episode("test", i, config, args.seed)
             rows.append(episode_row(ep, args.frames, args.scale, f"{name}\n{ep.family}"))
     image = preview(rows)

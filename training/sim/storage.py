@@ -36,6 +36,14 @@ from skeleton_perception.training.sim.episode import Episode
 
 MANIFEST = "manifest.json"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+# Fast PNG: zlib level 1 with run-length matching is ~6x faster than the default level
+# and smaller than level 1 alone on these flat-shaded frames.
+_PNG_OPTIONS = [
+    cv2.IMWRITE_PNG_COMPRESSION,
+    1,
+    cv2.IMWRITE_PNG_STRATEGY,
+    cv2.IMWRITE_PNG_STRATEGY_RLE,
+]
 
 
 class CorruptShardError(RuntimeError):
@@ -94,7 +102,7 @@ def encode_shard(episodes: Sequence[Episode]) -> bytes:
             _member(zf, prefix + "visible.npy", _npy(ep.visible.astype(bool)), True)
             _member(zf, prefix + "adjacency.npy", _npy(ep.adjacency.astype(bool)), True)
             for t, frame in enumerate(ep.frames):
-                ok, png = cv2.imencode(".png", frame[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 6])
+                ok, png = cv2.imencode(".png", frame[..., ::-1], _PNG_OPTIONS)
                 if not ok:
                     raise RuntimeError(f"episode {ep.index}: PNG encoding of frame {t} failed")
                 _member(zf, f"{prefix}frame-{t:03d}.png", png.tobytes(), False)
