@@ -383,3 +383,51 @@ def test_max_rate_skips_frames(harness):
         pub.publish(image_msg())
         h.spin_for(0.02)
     assert wait_for(lambda: h.node.skipped_rate >= 3, h.executor, 3)
+
+
+def _run_detector_process(*ros_args):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "skeleton_perception.nodes.detector_node", "--ros-args"]
+    return subprocess.Popen(
+        [*cmd, *ros_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_executable_fails_at_start_with_one_line_naming_the_file(tmp_path):
+    missing = tmp_path / "no_model_here.pt"
+    proc = _run_detector_process("-p", f"model_path:={missing}")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert str(missing) in out and "Traceback" not in out, out
+
+
+def test_detector_in_another_process_with_a_camera_size_image(context, checkpoint):
+    proc = _run_detector_process(
+        "-p", f"model_path:={checkpoint}", "-p", "device:=cpu", "-r", "image:=/xproc/image",
+        "-r", "skeleton:=/xproc/skeleton",
+    )  # fmt: skip
+    peer = rclpy.create_node("xproc_peer", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(peer)
+    got = []
+    try:
+        sub = peer.create_subscription(SkeletonGraph, "/xproc/skeleton", got.append, 10)
+        pub = peer.create_publisher(Image, "/xproc/image", 1)
+        matched = lambda: pub.get_subscription_count() and sub.get_publisher_count()  # noqa: E731
+        assert wait_for(matched, executor, 60), "detector process did not come up"
+        msg = image_msg(640, 480, "bgr8", sec=77, nanosec=88, frame="far_camera")
+        deadline = time.monotonic() + 30
+        while not got and time.monotonic() < deadline:
+            pub.publish(msg)
+            wait_for(lambda: got, executor, 0.5)
+        assert got, "no skeleton from the detector process"
+        assert (got[0].header.stamp.sec, got[0].header.stamp.nanosec) == (77, 88)
+        assert got[0].header.frame_id == "far_camera"
+        assert (got[0].image_width, got[0].image_height) == (640, 480)
+    finally:
+        executor.shutdown()
+        peer.destroy_node()
+        proc.terminate()
+        proc.communicate(timeout=30)
