@@ -95,6 +95,30 @@ def _training_rows(results: list[dict]) -> list[str]:
     return lines
 
 
+def _spread_rows(results: list[dict]) -> list[str]:
+    """Per-episode mean ± std of the headline metrics (how much one episode varies)."""
+    import math
+
+    import numpy as np
+
+    def stat(values) -> str:
+        v = np.array([x for x in values if x is not None and not math.isnan(x)], float)
+        return f"{v.mean():.2f} ± {v.std():.2f} (n={v.size})" if v.size else "n/a"
+
+    lines = [
+        "| Method | Joint F1 | Joint Rec | Consistency | Structure Bcc | Structure F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        eps = r.get("per_episode") or []
+        joint = [e["joints"] for e in eps]
+        struct = [e["structure"] for e in eps if e.get("structure")]
+        cells = [stat(j.get(k) for j in joint) for k in ("f1", "rec", "consistency")]
+        cells += [stat(s.get(k) for s in struct) if struct else "n/a" for k in ("bcc", "f1")]
+        lines.append("| " + " | ".join([row_label(r), *cells]) + " |")
+    return lines
+
+
 def dataset_section(dataset: str, results: list[dict], out_dir: Path, images: Path) -> str:
     """The markdown of one dataset."""
     results = sorted(results, key=lambda r: (ORDER.get(r["model"], 1), row_label(r)))
@@ -143,6 +167,13 @@ def dataset_section(dataset: str, results: list[dict], out_dir: Path, images: Pa
         "### Joints (Table II)",
         "",
         tables.markdown_table(ordered, JOINT_METRICS),
+        "",
+        "### Spread over episodes",
+        "",
+        "Each episode scored alone (mean ± standard deviation over episodes); the tables "
+        "above pool all episodes.",
+        "",
+        *_spread_rows(results),
         "",
         "### Training and hardware",
         "",
