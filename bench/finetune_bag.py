@@ -7,7 +7,9 @@ default model and its evaluation is no worse than before fine-tuning on that fam
    ``test.mcap`` seed 1: different objects and motions);
 2. score the starting model (default: the shipped one) on ``test.mcap`` with the paper's
    metrics, using the ground truth recorded in the bag;
-3. fine-tune it with ``skeleton-perception train --bag train.mcap --init default``;
+3. fine-tune it with ``skeleton-perception train --bag train.mcap --init default``
+   (``--mode api``: in-process, with ``build_bag_datasets`` and ``train.train``, using the
+   starting checkpoint's own config, so the architecture always matches);
 4. score the fine-tuned ``checkpoint.pt`` on ``test.mcap`` the same way;
 5. print both rows side by side, write ``finetune_bag.json``, and exit 0 if joint F1
    and structure F1 did not drop by more than ``--tolerance`` (else 1).
@@ -49,6 +51,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--train-args", default="", help="extra arguments for `train`, quoted")
     p.add_argument("--tolerance", type=float, default=0.02, help="allowed F1 drop")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--mode", choices=("cli", "api"), default="cli", help="how to fine-tune")
     return p.parse_args()
 
 
@@ -75,6 +78,23 @@ def score(bag: Path, checkpoint: str | None, family: str, device: str) -> dict:
     return evaluate_bag(bag, predictor, epsilon=float(get_dataset(family).epsilon))
 
 
+def finetune_api(args: argparse.Namespace, bag: Path, run_dir: Path) -> None:
+    """Fine-tunes in-process from the starting checkpoint, with that checkpoint's config."""
+    from skeleton_perception.training.bags.dataset import build_bag_datasets
+    from skeleton_perception.training.config import TrainConfig
+    from skeleton_perception.training.train import train
+
+    from skeleton_perception.checkpoint import load_checkpoint
+    from skeleton_perception.detector import DEFAULT_WEIGHTS
+
+    init = DEFAULT_WEIGHTS if args.init == "default" else Path(args.init)
+    cfg = TrainConfig.from_dict(load_checkpoint(init)["config"])
+    cfg.steps = args.steps
+    dataset, _ = build_bag_datasets(bag, "/camera/image_raw", val_fraction=0.0, seed=cfg.seed,
+                                    input_size=cfg.model.image_size)  # fmt: skip
+    train(cfg, dataset, run_dir, init=init)
+
+
 def main() -> int:
     args = parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -90,14 +110,23 @@ def main() -> int:
         return 2
 
     run_dir = args.out / "run"
-    config = Path(__file__).resolve().parents[1] / "training" / "configs" / f"{args.family}.yaml"
-    cmd = [*CLI, "train", "--bag", str(train_bag), "--topic", "/camera/image_raw",
-           "--init", args.init, "--out", str(run_dir), "--steps", str(args.steps)]  # fmt: skip
-    if config.exists():
-        cmd += ["--config", str(config)]
-    cmd += shlex.split(args.train_args)
     start = time.monotonic()
-    sh(cmd)
+    if args.mode == "api":
+        finetune_api(args, train_bag, run_dir)
+    else:
+        config = (
+            Path(__file__).resolve().parents[1] / "training" / "configs" / f"{args.family}.yaml"
+        )
+        cmd = [*CLI, "train", "--bag", str(train_bag), "--topic", "/camera/image_raw",
+               "--init", args.init, "--out", str(run_dir), "--steps", str(args.steps)]  # fmt: skip
+        if config.exists():
+            cmd += ["--config", str(config)]
+        cmd += shlex.split(args.train_args)
+        try:
+            sh(cmd)
+        except subprocess.CalledProcessError as err:
+            print(f"train failed (exit {err.returncode}); try --mode api", file=sys.stderr)
+            return 2
     train_minutes = (time.monotonic() - start) / 60
     after = score(test_bag, str(run_dir / "checkpoint.pt"), args.family, args.device)
 
