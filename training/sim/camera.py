@@ -175,6 +175,8 @@ def plan_camera(
     lo, hi = 1e-3, 1.0
     while not ok(hi):
         lo, hi = hi, hi * 2.0
+        if hi > 1e6:
+            raise ValueError(f"plan_camera: roam {roam} cannot be met at any distance")
     for _ in range(30):
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)

@@ -89,7 +89,10 @@ def simulate(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) ->
         qpos[t] = data.qpos
         keypoints[t] = obj.keypoint_positions(data)
         root[t] = data.xpos[root_id]
-    if not np.all(np.isfinite(keypoints)):
+    # MuJoCo resets the state when accelerations blow up and only counts a warning.
+    if data.warning[int(mujoco.mjtWarning.mjWARN_BADQACC)].number or not np.all(
+        np.isfinite(keypoints)
+    ):
         raise FloatingPointError(f"{obj.variant}: simulation diverged")
     return Rollout(qpos=qpos, keypoints=keypoints, root=root)
 

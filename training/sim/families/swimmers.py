@@ -102,14 +102,14 @@ def _reset(model: mujoco.MjModel, data: mujoco.MjData, rng: np.random.Generator)
     random_joint_angles(model, data, rng, fraction=0.8)
     data.qpos[2] = rng.uniform(-np.pi, np.pi)  # heading
     data.qvel[:2] = rng.uniform(-0.5, 0.5, size=2)
-    data.qvel[2] = rng.uniform(-1.0, 1.0)
+    data.qvel[2] = rng.uniform(-2.0, 2.0)
 
 
 def build(variant: str, rng: np.random.Generator) -> SimObject:
     """Builds ``swimmer-N`` (N in 2..7) with random sizes and colours."""
     rods = num_rods(variant)
     model = mujoco.MjModel.from_xml_string(mjcf(rods, rng))
-    tune_servos(model, omega=15.0)
+    tune_servos(model, omega=25.0)
     tail = float(2 * model.geom_size[model.geom(f"rod_{rods - 1}").id, 1])
     keypoints = [Keypoint("head", "rod_0")]
     keypoints += [Keypoint(f"bend_{i}", f"rod_{i}") for i in range(1, rods)]
