@@ -186,3 +186,24 @@ def test_bag_pairs_feed_the_training_loop(sim_bag, tmp_path):
     )
     result = train_module.train(cfg, train, tmp_path / "run", progress=False)
     assert result["step"] == 2 and (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_predict_warns_about_skipped_frames_on_one_line(tmp_path, capsys, tiny_checkpoint):
+    from skeleton_perception.training.bags.writer import BagWriter, compressed_message
+
+    bag = tmp_path / "jpeg.mcap"
+    with BagWriter(bag) as w:
+        w.add_topic("/cam/compressed", "sensor_msgs/msg/CompressedImage")
+        for i in range(8):
+            t = 10 * NS + i * NS // 10
+            msg = compressed_message(w.typestore, np.full((32, 40, 3), 20 * i, np.uint8), t)
+            if i in (2, 5):
+                msg.data = np.frombuffer(b"not a jpeg at all", np.uint8).copy()
+            w.write("/cam/compressed", msg, t)
+    out = tmp_path / "o.mp4"
+    code = main(["predict", "--bag", str(bag), "--model", str(tiny_checkpoint), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0 and cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT) == 6
+    warning = [line for line in err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "skipped 2 of 8" in warning[0] and "corrupt" in warning[0]
+    assert warning[0].startswith("predict: warning: bag ")

@@ -27,6 +27,7 @@ from skeleton_perception.training.bags.reader import (
     BagError,
     ImageBag,
     list_topics,
+    one_line_warnings,
     open_reader,
     read_messages,
 )
@@ -216,11 +217,12 @@ def run(args: argparse.Namespace) -> int:
     from skeleton_perception.checkpoint import CheckpointError
 
     try:
-        n = predict_bag(
-            args.bag, args.out, topic=args.topic, model=args.model, fps=args.fps,
-            stride=args.stride, max_frames=args.max_frames, batch=args.batch,
-            device=args.device, ground_truth=args.ground_truth, snapshot=args.snapshot,
-        )  # fmt: skip
+        with one_line_warnings("predict"):
+            n = predict_bag(
+                args.bag, args.out, topic=args.topic, model=args.model, fps=args.fps,
+                stride=args.stride, max_frames=args.max_frames, batch=args.batch,
+                device=args.device, ground_truth=args.ground_truth, snapshot=args.snapshot,
+            )  # fmt: skip
     except (BagError, CheckpointError, OSError) as err:
         print(f"predict: {err}", file=sys.stderr)
         return 2

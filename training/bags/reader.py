@@ -19,10 +19,11 @@ and reported once per pass as a :class:`SkippedFramesWarning`.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,6 +132,20 @@ class SkipStats:
         if self.num_skipped:
             where = f"bag {str(path)!r}, topic {topic!r}"
             warnings.warn(f"{where}: {self.summary()}", SkippedFramesWarning, stacklevel=3)
+
+
+@contextmanager
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Within the block, warnings print as one ``prog: warning: message`` line on stderr."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(f"{prog}: warning: {message}", file=sys.stderr)  # clears progress bars
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 # ------------------------------------------------------------------------- decoding
