@@ -6,9 +6,9 @@ Examples::
     skeleton-perception preview --dataset spiders cartpoles --out preview.png   # render now
 
 Each source (a generated dataset directory, or a dataset rendered on the fly) gives one
-row per episode (episodes of different families first), showing frames spread over the
-episode, upscaled, with links drawn as white lines and joints as dots coloured by joint
-number (joints off the image are not drawn).
+row per episode (episodes of different families first): its first frame as rendered,
+then frames spread over the episode, upscaled, with links drawn as white lines and joints
+as dots coloured by joint number (joints off the image are not drawn).
 """
 
 from __future__ import annotations
@@ -51,9 +51,11 @@ def draw_ground_truth(frame: np.ndarray, joints, visible, adjacency, scale: int)
 
 
 def episode_row(ep: Episode, num_frames: int, scale: int, label: str) -> np.ndarray:
-    """One row: ``num_frames`` frames spread over the episode, with a label on the left."""
+    """One row: frame 0 as rendered, then ``num_frames`` frames with ground truth."""
     times = np.linspace(0, len(ep.frames) - 1, num_frames).round().astype(int)
-    tiles = [
+    h, w = ep.frames.shape[1:3]
+    raw = cv2.resize(ep.frames[times[0]], (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+    tiles = [raw] + [
         draw_ground_truth(ep.frames[t], ep.joints[t], ep.visible[t], ep.adjacency, scale)
         for t in times
     ]
