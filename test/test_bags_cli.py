@@ -207,3 +207,15 @@ def test_predict_warns_about_skipped_frames_on_one_line(tmp_path, capsys, tiny_c
     warning = [line for line in err.splitlines() if "warning" in line]
     assert len(warning) == 1 and "skipped 2 of 8" in warning[0] and "corrupt" in warning[0]
     assert warning[0].startswith("predict: warning: bag ")
+
+
+def test_predict_draws_the_recorded_ground_truth(sim_bag, tiny_checkpoint, tmp_path):
+    white = []
+    for truth in ("/ground_truth", ""):
+        snap = tmp_path / f"snap{len(white)}.png"
+        argv = ["predict", "--bag", str(sim_bag), "--model", str(tiny_checkpoint), "--out",
+                str(tmp_path / "o.mp4"), "--snapshot", str(snap), "--max-frames", "8",
+                "--ground-truth", truth]  # fmt: skip
+        assert main(argv) == 0
+        white.append(int((cv2.imread(str(snap)).min(axis=2) >= 250).sum()))
+    assert white[0] > white[1] + 20

@@ -111,10 +111,10 @@ class BagFrames:
 
             total = -(-bag.count // self.stride)
             frames = tqdm(frames, total=total, desc=f"indexing {bag.topic}", unit="frame")
-        for t_ns, rank, rgb in frames:
-            times.append(t_ns)
-            occurrence.append(rank)
-            self._put(len(times) - 1, self._prepare(rgb))
+        for frame in frames:
+            times.append(frame.t_ns)
+            occurrence.append(frame.occurrence)
+            self._put(len(times) - 1, self._prepare(frame.rgb))
         self.skipped.warn(self.path, self.topic)
         self.times = np.asarray(times, np.int64)
         self.occurrence = np.asarray(occurrence, np.int32)

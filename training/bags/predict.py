@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from skeleton_perception.training.bags.reader import (
     BagError,
+    BagFrame,
     ImageBag,
     list_topics,
     one_line_warnings,
@@ -165,17 +166,18 @@ def predict_bag(
         writer: cv2.VideoWriter | None = None
         size: tuple[int, int] | None = None
         written = 0
-        pending: list[tuple[int, np.ndarray]] = []
+        pending: list[BagFrame] = []
         bar = tqdm(total=total, desc="predict", unit="frame", disable=not progress)
 
         def flush() -> None:
             nonlocal writer, size, written
-            skeletons = detector.predict_batch([img for _, img in pending])
-            for (t_ns, img), sk in zip(pending, skeletons, strict=True):
-                frame = _draw(img, sk, truth.get(t_ns))
+            skeletons = detector.predict_batch([f.rgb for f in pending])
+            for f, sk in zip(pending, skeletons, strict=True):
+                # Ground truth shares the image's header stamp (bag times may differ).
+                frame = _draw(f.rgb, sk, truth.get(f.stamp_ns, truth.get(f.t_ns)))
                 if size is None:
                     size = (frame.shape[1], frame.shape[0])
-                    rate = fps or _video_rate([t for t, _ in pending])
+                    rate = fps or _video_rate([f.t_ns for f in pending])
                     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), rate, size)
                     if not writer.isOpened():
                         raise OSError(f"cannot write video {str(out)!r} (OpenCV mp4v writer)")
@@ -189,10 +191,10 @@ def predict_bag(
             pending.clear()
 
         try:
-            for t_ns, rgb in bag.frames(stride=stride):
+            for frame in bag.indexed_frames(stride=stride):
                 if max_frames is not None and written + len(pending) >= max_frames:
                     break
-                pending.append((t_ns, rgb))
+                pending.append(frame)
                 if len(pending) >= max(batch, 2 if writer is None else 1):
                     flush()
             if pending:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -96,6 +97,22 @@ class TopicSummary:
 
     def __str__(self) -> str:
         return f"{self.name} ({self.msgtype}, {self.count} messages)"
+
+
+class BagFrame(NamedTuple):
+    """One decoded image of a bag.
+
+    Attributes:
+        t_ns: bag (receive) timestamp in ns.
+        occurrence: rank among the topic's messages with the same ``t_ns`` (0 usually).
+        stamp_ns: the message's header stamp (capture time) in ns.
+        rgb: (H, W, 3) uint8 RGB.
+    """
+
+    t_ns: int
+    occurrence: int
+    stamp_ns: int
+    rgb: np.ndarray
 
 
 @dataclass
@@ -400,19 +417,21 @@ class ImageBag:
         except _LIBRARY_ERRORS as err:
             raise BagError(self.path, _explain(self.path, err), self.topic) from None
 
-    def decode(self, raw: bytes, t_ns: int = 0) -> np.ndarray:
-        """Deserialises and decodes one message.
+    def _deserialize(self, raw: bytes) -> object:
+        assert self._reader is not None
+        try:
+            return self._reader.deserialize(raw, self.msgtype)
+        except (AnyReaderError, ValueError, IndexError, TypeError) as err:
+            detail = f"message does not deserialise ({err})"
+            raise UndecodableFrameError("corrupt", detail) from None
+
+    def decode(self, raw: bytes) -> np.ndarray:
+        """Deserialises and decodes one message to (H, W, 3) uint8 RGB.
 
         Raises:
             UndecodableFrameError: unsupported encoding or corrupt data.
         """
-        assert self._reader is not None
-        try:
-            msg = self._reader.deserialize(raw, self.msgtype)
-        except (AnyReaderError, ValueError, IndexError, TypeError) as err:
-            detail = f"message does not deserialise ({err})"
-            raise UndecodableFrameError("corrupt", detail) from None
-        return decode_image(msg)
+        return decode_image(self._deserialize(raw))
 
     def frames(
         self, stride: int = 1, stats: SkipStats | None = None, warn: bool = True
@@ -427,17 +446,13 @@ class ImageBag:
         Raises:
             BagError: the file is damaged part-way through, or no message decoded.
         """
-        for t_ns, _, rgb in self.indexed_frames(stride, stats, warn):
-            yield t_ns, rgb
+        for frame in self.indexed_frames(stride, stats, warn):
+            yield frame.t_ns, frame.rgb
 
     def indexed_frames(
         self, stride: int = 1, stats: SkipStats | None = None, warn: bool = True
-    ) -> Iterator[tuple[int, int, np.ndarray]]:
-        """As :meth:`frames`, yielding ``(t_ns, occurrence, rgb)``.
-
-        ``occurrence`` is the message's rank among the topic's messages with the same
-        timestamp, so that :meth:`frame_at` finds it again.
-        """
+    ) -> Iterator[BagFrame]:
+        """As :meth:`frames`, yielding :class:`BagFrame` (with occurrence and header stamp)."""
         stats = SkipStats() if stats is None else stats
         previous_t, occurrence = None, 0
         for position, (t_ns, raw) in enumerate(self.raw_messages()):
@@ -447,11 +462,13 @@ class ImageBag:
                 continue
             stats.read += 1
             try:
-                rgb = self.decode(raw, t_ns)
+                msg = self._deserialize(raw)
+                rgb = decode_image(msg)
             except UndecodableFrameError as skip:
                 stats.add(skip, t_ns)
                 continue
-            yield t_ns, occurrence, rgb
+            stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            yield BagFrame(t_ns, occurrence, stamp, rgb)
         if warn:
             stats.warn(self.path, self.topic)
         if stats.read == 0:
@@ -468,7 +485,7 @@ class ImageBag:
         for k, (_, raw) in enumerate(self.raw_messages(start=t_ns, stop=t_ns + 1)):
             if k == occurrence:
                 try:
-                    return self.decode(raw, t_ns)
+                    return self.decode(raw)
                 except UndecodableFrameError as skip:
                     problem = f"frame at t={t_ns} ns: {skip.detail}"
                     raise BagError(self.path, problem, self.topic) from None
