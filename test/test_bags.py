@@ -348,7 +348,7 @@ def test_a_bag_without_decodable_frames_is_an_error(tmp_path):
 
 
 def test_a_corrupt_jpeg_decodes_to_a_skip_not_a_crash():
-    from skeleton_perception.training.bags.reader import UndecodableFrameError, decode_image
+    from skeleton_perception.training.bags.decode import UndecodableFrameError, decode_image
     from skeleton_perception.training.bags.writer import make_typestore
 
     store = make_typestore()
@@ -373,7 +373,7 @@ def test_a_corrupt_jpeg_decodes_to_a_skip_not_a_crash():
      ("rgb16", 3, np.uint16), ("bayer_rggb8", 1, np.uint8), ("yuv422", 2, np.uint8)],
 )  # fmt: skip
 def test_common_encodings_decode_to_rgb(encoding, channels, dtype):
-    from skeleton_perception.training.bags.reader import decode_image
+    from skeleton_perception.training.bags.decode import decode_image
     from skeleton_perception.training.bags.writer import make_typestore
 
     msg = image_message(make_typestore(), frame_image(0, 4, 6), T0)
@@ -385,7 +385,7 @@ def test_common_encodings_decode_to_rgb(encoding, channels, dtype):
 
 
 def test_padded_rows_are_unpadded():
-    from skeleton_perception.training.bags.reader import decode_image
+    from skeleton_perception.training.bags.decode import decode_image
     from skeleton_perception.training.bags.writer import make_typestore
 
     img = frame_image(5)

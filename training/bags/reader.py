@@ -28,15 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 from rosbags.highlevel import AnyReader, AnyReaderError
-from rosbags.image import compressed_image_to_cvimage, image_to_cvimage
-from rosbags.image.image import ImageConversionError, ImageFormatError
 from rosbags.interfaces import Connection
 from rosbags.rosbag1 import ReaderError as Reader1Error
 from rosbags.rosbag2 import ReaderError as Reader2Error
 from rosbags.typesys import Stores, get_typestore
+from skeleton_perception.training.bags.decode import UndecodableFrameError, decode_image
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -65,20 +63,6 @@ class BagError(ValueError):
 
 class SkippedFramesWarning(UserWarning):
     """Some messages of an image topic could not be decoded and were skipped."""
-
-
-class UndecodableFrameError(Exception):
-    """One image message cannot be decoded.
-
-    Attributes:
-        reason: ``"encoding"`` (unsupported encoding or format) or ``"corrupt"``.
-        detail: human-readable detail, e.g. the encoding's name.
-    """
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -163,85 +147,6 @@ def one_line_warnings(prog: str) -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.showwarning = show
         yield
-
-
-# ------------------------------------------------------------------------- decoding
-
-
-def decode_image(msg: object) -> np.ndarray:
-    """Decodes a deserialised ``Image`` or ``CompressedImage`` message to RGB.
-
-    Args:
-        msg: a rosbags message object of type Image or CompressedImage.
-
-    Returns:
-        (H, W, 3) uint8 RGB, C-contiguous.
-
-    Raises:
-        UndecodableFrameError: the encoding is not supported or the data is corrupt.
-    """
-    if hasattr(msg, "format"):  # CompressedImage
-        fmt = str(msg.format)
-        if "compresseddepth" in fmt.lower():
-            raise UndecodableFrameError("encoding", f"unsupported compressed format {fmt!r}")
-        try:
-            img = compressed_image_to_cvimage(msg)  # BGR, BGRA or grey, 8 or 16 bit
-        except (AssertionError, cv2.error, ValueError):
-            img = None
-        if img is None or img.size == 0:
-            raise UndecodableFrameError("corrupt", f"corrupt compressed image (format {fmt!r})")
-        if img.dtype == np.uint16:
-            img = (img >> 8).astype(np.uint8)
-        elif img.dtype != np.uint8:
-            detail = f"unsupported compressed pixel type {img.dtype}"
-            raise UndecodableFrameError("encoding", detail)
-        if img.ndim == 2:
-            return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-        code = cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB
-        return np.ascontiguousarray(cv2.cvtColor(img, code))
-
-    encoding = str(msg.encoding)
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    if height <= 0 or width <= 0:
-        raise UndecodableFrameError("corrupt", f"empty image ({width}x{height})")
-    try:
-        msg = _unpadded(msg, height, width, step)
-        img = image_to_cvimage(msg, "rgb8")
-    except (ImageFormatError, ImageConversionError):
-        raise UndecodableFrameError("encoding", f"unsupported encoding {encoding!r}") from None
-    except (TypeError, ValueError, cv2.error) as err:
-        raise UndecodableFrameError("corrupt", f"corrupt {encoding!r} image: {err}") from None
-    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise UndecodableFrameError("encoding", f"unsupported encoding {encoding!r}")
-    return np.ascontiguousarray(img)
-
-
-def _unpadded(msg: object, height: int, width: int, step: int) -> object:
-    """Returns ``msg`` with row padding (step > packed row size) removed from its data."""
-    data = np.asarray(msg.data, np.uint8)
-    if height == 0 or step * height > data.size:
-        raise ValueError(f"{data.size} data bytes, expected step*height = {step * height}")
-    row = data.size // height if step == 0 else step
-    packed = _packed_row_bytes(str(msg.encoding), width)
-    if packed is None or row == packed:
-        return msg
-    if packed > row:
-        raise ValueError(f"step {step} is smaller than a row of {width} pixels")
-    rows = data[: row * height].reshape(height, row)[:, :packed]
-    return type(msg)(
-        msg.header, height, width, msg.encoding, msg.is_bigendian, packed, rows.ravel()
-    )
-
-
-def _packed_row_bytes(encoding: str, width: int) -> int | None:
-    """Bytes of an unpadded row, or None if the encoding is unknown (left to the decoder)."""
-    from rosbags.image.image import to_cvtype
-
-    try:
-        bits, _, _, channels = to_cvtype(encoding)
-    except (ImageFormatError, KeyError, AttributeError):
-        return None
-    return width * channels * bits // 8
 
 
 # ------------------------------------------------------------------------ the bag
