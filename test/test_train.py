@@ -75,7 +75,6 @@ def tiny_config(**kw):
             "plot_every=1000",
             "ckpt_every=5",
             "num_samples=2",
-            "loss.contiguity_stride=4",
         ],
     )
     for k, v in kw.items():

@@ -100,7 +100,7 @@ class SkeletonModel(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or ModelConfig()
-        self.pi = UNet(3, cfg.num_points, cfg.unet_width)
+        self.pi = UNet(3, cfg.num_points, cfg.unet_width).to(memory_format=torch.channels_last)
         self.psi = SkeletonNet(cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip)
         self.background = BackgroundNet(
             cfg.bg_width, cfg.bg_latent, cfg.bg_input_size, cfg.image_size

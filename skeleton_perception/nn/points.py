@@ -80,9 +80,10 @@ def categorical_points(
     B, P, H, W = logits.shape
     flat = logits.reshape(B, P, H * W)
     if sample:
-        # Exponential-trick Gumbel noise (as F.gumbel_softmax), kept so the argmax is
-        # the Gumbel-max sample of the same draw.
-        g = -torch.empty_like(flat).exponential_().log()
+        # Gumbel noise -log(-log(u)), kept so the argmax is the Gumbel-max sample of the
+        # same draw (uniform sampling is ~5x faster on CPU than exponential_()).
+        u = torch.rand_like(flat).clamp_(1e-10, 1.0 - 1e-7)
+        g = -torch.log(-torch.log(u))
         perturbed = (flat + g) / tau
     else:
         perturbed = flat / tau
