@@ -47,6 +47,12 @@ class LossConfig:
         uniform_samples: samples along each segment when measuring δ.
         length_min: l_min as a fraction of the image side (eq. 8).
         length_max: l_max as a fraction of the image side.
+        skeleton_grad_to_points: let ℓ_near / ℓ_length gradients reach π's point maps.
+            Off by default: ℓ_near is trivially minimised by contracting every point
+            onto the same spot (each point is pulled towards segments spanned by the
+            others), which is what happened within 200 steps on Cartpoles; with it off
+            the skeleton losses train ψ only and the points are shaped by ℓ_recon and
+            ℓ_contiguity (Sec. III-A), the skeleton by Sec. III-B.
     """
 
     recon: float = 10.0
@@ -70,6 +76,7 @@ class LossConfig:
     uniform_samples: int = 32
     length_min: float = 0.05
     length_max: float = 0.75
+    skeleton_grad_to_points: bool = False
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -321,6 +328,11 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
     """
     ps, pt, S = out["source"], out["target"], out["S"]
     H, W = target.shape[-2:]
+    # the point sets the skeleton losses see (detached unless configured otherwise)
+    if cfg.skeleton_grad_to_points:
+        ks, kt = ps, pt
+    else:
+        ks, kt = (type(f)(f.logits, f.maps.detach(), f.xy.detach(), f.xy_hard) for f in (ps, pt))
     parts = {"recon": recon_loss(out["recon"], target, cfg.pyramid_levels)}
     total = cfg.recon * parts["recon"]
     if cfg.contiguity:
@@ -334,7 +346,7 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
             near_closeness(f.maps, f.xy_hard, cfg.near_topk, cfg.near_scale),
             cfg.near_temperature,
         )
-        for f in (ps, pt)
+        for f in (ks, kt)
     )
     total = total + cfg.near * parts["near"]
     if cfg.use_sparse:
@@ -354,7 +366,7 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
         total = total + ramp * cfg.uniform * parts["uniform"]
     if cfg.length:
         parts["length"] = sum(
-            length_loss(S, f.xy, W, cfg.length_min, cfg.length_max) for f in (ps, pt)
+            length_loss(S, f.xy, W, cfg.length_min, cfg.length_max) for f in (ks, kt)
         )
         total = total + cfg.length * parts["length"]
     parts["total"] = total
