@@ -15,7 +15,7 @@ skeleton received (one host, one clock). Three nodes, measured in the same run:
 
 Two loads per image size: a steady stream (``--rate``, below the model's rate: latency)
 and a flood (``--flood-rate``, far above it: sustained output rate and latency under
-overload). ``model alone`` is ``SkeletonDetector`` called in a loop in this process on the
+overload). ``model alone`` is ``SkeletonDetector`` called in a loop in a fresh process on the
 same image (no ROS): the ceiling for any node. All nodes use ``--threads`` PyTorch threads.
 
 The CPU may be shared with other work, so the measurements are interleaved: ``--rounds``
@@ -28,6 +28,7 @@ of a trained one) unless ``--model`` is given.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -43,6 +44,7 @@ import numpy as np
 
 SIZES = {"64x64": (64, 64), "640x480": (640, 480)}
 ROLES = ("pass-through", "naive", "detector")
+CHILD_ROLES = (*ROLES, "model-alone")
 
 
 # ----------------------------------------------------------------- nodes under test
@@ -251,28 +253,46 @@ def pooled(windows: list[dict]) -> dict:
 
 
 class ModelAlone:
-    """The detector called in a loop in this process: the ceiling for any node."""
+    """The detector called in a loop, in a fresh process of its own (like the nodes).
+
+    Each ``measure`` runs a child process that times back-to-back calls (throughput) and
+    calls paced at the steady rate (latency) on both image sizes.
+    """
 
     def __init__(self, model: str, threads: int):
+        self.model, self.threads = model, threads
+        self.times: dict[str, list[float]] = defaultdict(list)
+
+    def measure(self, seconds: float, rate: float) -> None:
+        cmd = [sys.executable, __file__, "--role", "model-alone", "--model", self.model]
+        cmd += ["--threads", str(self.threads), "--seconds", str(seconds), "--rate", str(rate)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        for key, values in json.loads(out.strip().splitlines()[-1]).items():
+            self.times[key] += values
+
+    @staticmethod
+    def run_child(model: str, threads: int, seconds: float, rate: float) -> int:
         import torch
 
         from skeleton_perception import SkeletonDetector
 
         if threads:
             torch.set_num_threads(threads)
-        self.detector = SkeletonDetector.from_checkpoint(model, device="cpu")
-        self.times: dict[str, list[float]] = defaultdict(list)
-
-    def measure(self, size: str, pixels: np.ndarray, seconds: float, rate: float) -> None:
-        """Back to back (throughput) for ``seconds``, then paced at ``rate`` (latency)."""
-        self.detector(pixels)
-        for key, period in ((size, 0.0), (size + " paced", 1.0 / rate)):
-            start = time.monotonic()
-            while time.monotonic() - start < seconds:
-                t = time.perf_counter()
-                self.detector(pixels)
-                self.times[key].append(time.perf_counter() - t)
-                time.sleep(max(0.0, period - (time.perf_counter() - t)))
+        detector = SkeletonDetector.from_checkpoint(model, device="cpu")
+        times: dict[str, list[float]] = defaultdict(list)
+        for size, (w, h) in SIZES.items():
+            pixels, _ = bench_image(w, h)
+            for _ in range(3):
+                detector(pixels)
+            for key, period in ((size, 0.0), (size + " paced", 1.0 / rate)):
+                start = time.monotonic()
+                while time.monotonic() - start < seconds:
+                    t = time.perf_counter()
+                    detector(pixels)
+                    times[key].append(time.perf_counter() - t)
+                    time.sleep(max(0.0, period - (time.perf_counter() - t)))
+        print(json.dumps(times))
+        return 0
 
     def summary(self, size: str) -> dict:
         t = np.array(self.times[size])
@@ -382,7 +402,7 @@ def report(results: dict, alone: ModelAlone, args) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=CHILD_ROLES, help=argparse.SUPPRESS)
     parser.add_argument("--model", default=None, help="checkpoint (default: see above)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per node (1)")
     parser.add_argument("--rate", type=float, default=20.0, help="steady input rate, Hz (20)")
@@ -393,6 +413,8 @@ def main() -> int:
     parser.add_argument("--flood-hz", type=float, default=1000.0, help="flood check rate (1000)")
     parser.add_argument("--flood-seconds", type=float, default=30.0, help="its duration (30)")
     args, ros_args = parser.parse_known_args()
+    if args.role == "model-alone":
+        return ModelAlone.run_child(args.model, args.threads, args.seconds, args.rate)
     if args.role:
         return run_role(args.role, args.model, args.threads, ros_args)
 
@@ -417,8 +439,8 @@ def main() -> int:
                 source.warm_up(role, images["64x64"][1])
             windows: dict = defaultdict(list)
             for r in range(args.rounds):
-                for size, (pixels, msg) in images.items():
-                    alone.measure(size, pixels, min(1.0, args.seconds), args.rate)
+                alone.measure(min(1.0, args.seconds), args.rate)
+                for size, (_pixels, msg) in images.items():
                     for role in ROLES:
                         source.stream(role, msg, args.rate, 0.3)  # settle on this size
                         for load, rate in (("steady", args.rate), ("flood", args.flood_rate)):
