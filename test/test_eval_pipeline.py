@@ -204,3 +204,29 @@ def test_commands_end_to_end(tiny_data, tmp_path):
     assert "Kulkarni et al. [11] (paper, Table II)" in text
     assert "Transporter [11] (measured" in text
     assert "images/cartpoles-random.png" in text
+
+
+def test_report_ablation_and_spread_rows(tmp_path):
+    from skeleton_perception.training.evaluation import report
+
+    def result(label, f1):
+        joints = {"dist": 0.1, "consistency": 0.9, "f1": f1, "prec": f1, "rec": f1, "diff": 1.0}
+        structure = {"acc": 0.9, "bcc": 0.8, "f1": 0.7, "prec": 0.7, "rec": 0.7}
+        return {
+            "dataset": "cartpoles",
+            "model": "ours",
+            "label": label,
+            "split": "test",
+            "num_episodes": 1,
+            "params": {"epsilon": 0.15, "seed": 0, "link_threshold": 0.5, "joint_set": "frame"},
+            "summary": {"structure": structure, "joints": joints},
+            "per_episode": [{"episode": 0, "structure": structure, "joints": joints}],
+        }
+
+    text = report.build_report(
+        [result("ours", 0.8), result("ours-no-sparse", 0.5)], tmp_path / "R.md", tmp_path
+    )
+    assert "| ours-no-sparse (measured, this dataset) |" in text
+    assert "+0.300" in text  # J.F1 0.8 - 0.5
+    assert "| ours-no-sparse (paper, mean of datasets) |" in text
+    assert "0.80 ± 0.00 (n=1)" in text

@@ -119,6 +119,40 @@ def _spread_rows(results: list[dict]) -> list[str]:
     return lines
 
 
+def _ablation_rows(results: list[dict]) -> list[str]:
+    """Table IV: (full model - ablated model) for every ``ours-*`` result, with the paper's."""
+    full = next((r for r in results if (r.get("label") or r["model"]) == "ours"), None)
+    variants = [r for r in results if str(r.get("label") or "").startswith("ours-")]
+    if full is None or not variants:
+        return []
+
+    def value(r: dict, column: str):
+        part, name = column.split(".")
+        block = r["summary"].get(part) or {}
+        return block.get(name)
+
+    header = [c.replace("structure.", "S.").replace("joints.", "J.") for c in paper.TABLE4_COLUMNS]
+    lines = [
+        "### Ablations (Table IV: full model minus ablated model)",
+        "",
+        "| Ablation | " + " | ".join(header) + " |",
+        "|" + "---|" * (len(header) + 1),
+    ]
+    for r in variants:
+        label = r.get("label")
+        cells = []
+        for c in paper.TABLE4_COLUMNS:
+            a, b = value(full, c), value(r, c)
+            cells.append(f"{a - b:+.3f}" if a is not None and b is not None else "n/a")
+        lines.append(f"| {label} (measured, this dataset) | " + " | ".join(cells) + " |")
+        key = label.removeprefix("ours-").replace("-", "_")
+        if key in paper.TABLE4:
+            ref = paper.TABLE4[key]
+            cells = [f"{ref[c]:+.3f}" for c in paper.TABLE4_COLUMNS]
+            lines.append(f"| {label} (paper, mean of datasets) | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def dataset_section(dataset: str, results: list[dict], out_dir: Path, images: Path) -> str:
     """The markdown of one dataset."""
     results = sorted(results, key=lambda r: (ORDER.get(r["model"], 1), row_label(r)))
@@ -168,6 +202,7 @@ def dataset_section(dataset: str, results: list[dict], out_dir: Path, images: Pa
         "",
         tables.markdown_table(ordered, JOINT_METRICS),
         "",
+        *_ablation_rows(results),
         "### Spread over episodes",
         "",
         "Each episode scored alone (mean ± standard deviation over episodes); the tables "
