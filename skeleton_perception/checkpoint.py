@@ -112,3 +112,16 @@ def build_model_from_checkpoint(ckpt: dict, path: str | os.PathLike = "<memory>"
             f"checkpoint {path}: weights do not match the model config ({detail})"
         ) from e
     return model
+
+
+def export_weights(src: str | os.PathLike, dst: str | os.PathLike, half: bool = True) -> Path:
+    """Writes a small inference checkpoint: model weights (fp16 if ``half``), no optimizer.
+
+    The config, step and metadata are kept (minus the RNG state); the detector casts the
+    weights back to float32 when loading.
+    """
+    ckpt = load_checkpoint(src)
+    state = {k: v.half() if half and v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    metadata = {k: v for k, v in ckpt["metadata"].items() if k != "rng_state"}
+    metadata["exported_from"] = str(src)
+    return save_checkpoint(dst, state, ckpt["config"], ckpt["step"], None, metadata)

@@ -9,6 +9,7 @@ from skeleton_perception import SkeletonDetector
 from skeleton_perception.checkpoint import (
     CheckpointError,
     build_model_from_checkpoint,
+    export_weights,
     load_checkpoint,
     save_checkpoint,
 )
@@ -166,3 +167,16 @@ def test_fp16_export_loads(tiny_checkpoint, tmp_path):
     path = save_checkpoint(tmp_path / "half.pt", half, {"model": model.cfg.to_dict()})
     det = SkeletonDetector.from_checkpoint(path, device="cpu")
     assert next(det.model.parameters()).dtype == torch.float32
+
+
+def test_export_weights_is_small_and_loads(tiny_checkpoint, tmp_path):
+    model, path = tiny_checkpoint
+    out = export_weights(path, tmp_path / "export.pt")
+    ckpt = load_checkpoint(out)
+    assert ckpt["optimizer"] is None and ckpt["step"] == 7
+    assert all(v.dtype != torch.float32 for v in ckpt["model"].values())
+    det = SkeletonDetector.from_checkpoint(out, device="cpu")
+    x = torch.rand(1, 3, 64, 64)
+    _, S_a = model.eval().predict(x)
+    _, S_b = det.model.predict(x)
+    torch.testing.assert_close(S_a, S_b, atol=2e-2, rtol=0)

@@ -60,10 +60,13 @@ class UNet(nn.Module):
             c = out
         self.up = nn.ModuleList(ups)
         self.head = nn.Conv2d(width, out_channels, 1)
+        self.channels_last = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> (B, out_channels, H, W)."""
-        x = self.inc(x.contiguous(memory_format=torch.channels_last))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.inc(x)
         skips = [x]
         for down in self.down:
             x = down(F.max_pool2d(x, 2))
