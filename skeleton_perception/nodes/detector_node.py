@@ -189,12 +189,11 @@ def load_detector(
             half=half,
         )
     except Exception as err:
+        what = f"model {model_path}" if model_path else "default model"
         text = str(err)
-        if not model_path:
-            raise RuntimeError(f"cannot load the default skeleton model: {text}") from err
-        if model_path not in text:
+        if model_path and model_path not in text:
             text = f"{model_path}: {text}"
-        raise RuntimeError(f"cannot load the skeleton model {text}") from err
+        raise RuntimeError(f"cannot load the {what} on device {device!r}: {text}") from err
 
 
 class DetectorNode(Node):
@@ -252,6 +251,8 @@ class DetectorNode(Node):
             f"model {self._model_path or '(default)'} on device {self.detector.device} "
             f"(device parameter: {p['device']})"
         )
+        if p["half"] and not str(self.detector.device).startswith("cuda"):
+            self.get_logger().warning("half:=true is ignored on the CPU (float32 inference)")
 
         # Counters (written by the callback or the worker, read by diagnostics).
         self.input_rate = RateMeter()
@@ -370,8 +371,18 @@ class DetectorNode(Node):
     def _run_worker(self) -> None:
         while not self._stop.is_set():
             frame = self._buffer.get(timeout=0.5)
-            if frame is not None:
+            if frame is None:
+                continue
+            try:
                 self._process(frame)
+            except Exception as err:  # e.g. publishing during shutdown: keep the worker
+                if self._stop.is_set():
+                    return
+                self.errors += 1
+                self._last_problem = f"processing failed: {err}"
+                self.get_logger().error(
+                    f"processing an image failed: {err!r}", throttle_duration_sec=WARN_THROTTLE_S
+                )
 
     def _process(self, frame: _Frame) -> None:
         try:
