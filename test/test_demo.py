@@ -31,7 +31,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo.gif"
     argv = ["demo", "--model", str(checkpoint), "--device", "cpu", "--frames", "30"]
     argv += ["--rate", "30", "--width", "96", "--height", "64", "--out", str(out)]
-    argv += ["--link-threshold", "0.0"]
+    argv += ["--link-threshold", "0.0", "--still", str(tmp_path / "still.png")]
     assert cli_main(argv) == 0
     text = capsys.readouterr().out
     for expected in ("rate: input", "latency", "p99", "live accuracy", "wrote"):
@@ -40,6 +40,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
 
     with Image.open(out) as gif:
         assert gif.size == (96, 64) and gif.n_frames >= 5
+    with Image.open(tmp_path / "still.png") as still:
+        assert still.size == (96, 64)
 
 
 def test_demo_with_missing_model_says_which_file(tmp_path, capsys):

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--gif-frames", type=int, default=60, help="at most this many frames in the animation"
     )
     parser.add_argument(
+        "--still", default=None, help="also write the animation's middle frame as a PNG here"
+    )
+    parser.add_argument(
         "--timeout", type=float, default=0.0, help="give up after this many seconds (0: auto)"
     )
 
@@ -158,6 +161,20 @@ def write_gif(path: str | Path, frames: list[np.ndarray], fps: float) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Writes one RGB frame as a PNG, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError(f"cannot encode a {rgb.shape} frame for {path}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    with os.fdopen(fd, "wb") as f:
+        f.write(buf.tobytes())
+    os.replace(tmp, path)
     return path
 
 
@@ -376,6 +393,9 @@ def run(args: argparse.Namespace) -> int:
         if frames and args.out:
             path = write_gif(args.out, frames, fps=args.rate * len(frames) / max(1, args.frames))
             print(f"wrote {path} ({len(frames)} frames)")
+        if frames and args.still:
+            still = write_png(args.still, frames[len(frames) // 2])
+            print(f"wrote {still}")
         return 0 if data.skeletons > 0 else 1
     finally:
         executor.shutdown(timeout_sec=2.0)
