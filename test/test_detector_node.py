@@ -432,3 +432,37 @@ def test_detector_in_another_process_with_a_camera_size_image(context, checkpoin
         peer.destroy_node()
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def _rss_mb() -> float:
+    from pathlib import Path
+
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+@pytest.mark.slow
+def test_flood_of_camera_size_images_keeps_memory_bounded(harness):
+    """As fast as possible 640x480 for 20 s: bounded memory, frames dropped, still alive."""
+    h = harness()
+    h.subscribe(SkeletonGraph, "skeleton")
+    pub = h.publisher(Image, "image")
+    msg = image_msg(640, 480)
+    assert h.publish_until(pub, msg, lambda: h.received["skeleton"])
+    spinner = threading.Thread(target=h.executor.spin, daemon=True)
+    spinner.start()
+    before = early = _rss_mb()
+    end = time.monotonic() + 20.0
+    sent = 0
+    while time.monotonic() < end:
+        pub.publish(msg)
+        sent += 1
+        if sent == 200:
+            early = _rss_mb()
+    after = _rss_mb()
+    h.executor.shutdown()
+    spinner.join(5.0)
+    assert h.node.dropped > 0 and h.node.output_rate.count > 1
+    assert after - early < 100, (before, early, after)
