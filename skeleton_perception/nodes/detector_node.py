@@ -253,6 +253,15 @@ class DetectorNode(Node):
         )
         if p["half"] and not str(self.detector.device).startswith("cuda"):
             self.get_logger().warning("half:=true is ignored on the CPU (float32 inference)")
+        # One inference now: the first image is not slow, and a model that cannot run on
+        # this device fails the start instead of every frame.
+        try:
+            self.detector(np.zeros((64, 64, 3), np.uint8))
+        except Exception as err:
+            raise RuntimeError(
+                f"the model {self._model_path or '(default)'} loaded but cannot run on "
+                f"{self.detector.device}: {err}"
+            ) from err
 
         # Counters (written by the callback or the worker, read by diagnostics).
         self.input_rate = RateMeter()
