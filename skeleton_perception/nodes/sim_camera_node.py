@@ -167,30 +167,41 @@ class SimCameraNode(Node):
             camera = SimulatedCamera(
                 family=self._family, seed=self._seed, size=(self.height, self.width)
             )
-            self.intrinsics = tuple(float(v) for v in camera.intrinsics)
         except Exception as err:
             failure.append(err)
+            ready.set()
+            return
+        try:
+            self.intrinsics = tuple(float(v) for v in camera.intrinsics)
+            frame = camera.step()  # a renderer that cannot start fails the node's start
+        except Exception as err:
+            failure.append(err)
+            camera.close()
             ready.set()
             return
         ready.set()
         next_time = time.monotonic()
         try:
-            while not self._stop.is_set() and not self.done:
-                self._publish(camera)
+            while True:
+                self._publish(frame)
+                if self.done:
+                    break
                 next_time += self._period
                 delay = next_time - time.monotonic()
                 if delay > 0:
                     self._stop.wait(delay)
                 else:  # behind (slow render): no burst to catch up
                     next_time = time.monotonic()
+                if self._stop.is_set():
+                    break
+                frame = camera.step()
         except Exception as err:  # e.g. the context was shut down under us
             if not self._stop.is_set():
                 self.get_logger().error(f"simulated camera stopped: {err!r}")
         finally:
             camera.close()
 
-    def _publish(self, camera) -> None:
-        frame = camera.step()
+    def _publish(self, frame) -> None:
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self._frame_id)
         self.image_pub.publish(rgb_to_image(frame.image, header, self._encoding))
         self.info_pub.publish(make_camera_info(self.width, self.height, self.intrinsics, header))
