@@ -359,6 +359,8 @@ def run(args: argparse.Namespace) -> int:
             nodes.append(camera)
         except Exception as err:
             print(f"error: {err}")
+            if not args.model and not nodes:
+                print("hint: pass a checkpoint with --model PATH")
             return 2
         print(
             f"demo: {args.family} at {args.rate:g} Hz, {args.width}x{args.height}, "
