@@ -145,7 +145,11 @@ def test_ours_through_the_detector(tiny_data, tmp_path):
     torch.manual_seed(0)
     model = SkeletonModel(ModelConfig(num_points=8, unet_width=4, psi_width=8))
     ckpt = save_checkpoint(
-        tmp_path / "ours.pt", model.state_dict(), {"model": model.cfg.to_dict()}, step=3
+        tmp_path / "ours.pt",
+        model.state_dict(),
+        {"model": model.cfg.to_dict()},
+        step=3,
+        metadata={"hardware": "test", "ema": torch.zeros(100), "lr": torch.tensor(0.5)},
     )
     out = tmp_path / "ours.json"
     fig = tmp_path / "ours.png"
@@ -154,6 +158,7 @@ def test_ours_through_the_detector(tiny_data, tmp_path):
     data = json.loads(out.read_text())
     assert data["model"] == "ours" and data["summary"]["structure"] is not None
     assert data["checkpoint_metadata"]["step"] == 3
+    assert data["checkpoint_metadata"]["lr"] == 0.5
     assert fig.exists()
 
 

@@ -41,13 +41,16 @@ MODELS = ("ours", "transporter", "random")
 
 
 def _jsonable(x):
-    """NaN -> None, numpy scalars -> Python, recursively (strict JSON)."""
+    """NaN -> None, numpy/torch values -> Python (big arrays -> a note), recursively."""
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_jsonable(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()
+    if hasattr(x, "shape") and hasattr(x, "tolist"):  # numpy arrays, torch tensors
+        size = int(np.prod(x.shape)) if len(x.shape) else 1
+        return _jsonable(x.tolist()) if size <= 16 else f"<array {tuple(x.shape)}>"
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
         return None
     return x
