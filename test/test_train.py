@@ -164,3 +164,21 @@ def test_config_overrides_and_errors():
         load_config(None, ["model.point_repr=xy"])
     with pytest.raises(ValueError, match="steps"):
         load_config(None, ["steps=many"])
+
+
+def test_plot_detections_writes_a_png(tmp_path):
+    from skeleton_perception.training.visualize import plot_detections
+
+    from skeleton_perception.skeleton import Skeleton
+
+    sk = Skeleton(
+        joints=np.array([[5, 5], [20, 30]], np.float32),
+        joint_ids=np.array([0, 3]),
+        joint_scores=np.array([0.9, 0.9], np.float32),
+        links=np.array([[0, 1]]),
+        link_scores=np.array([0.9], np.float32),
+        image_size=(40, 32),
+    )
+    images = [np.zeros((32, 40, 3), np.uint8)] * 2
+    plot_detections(images, [sk, Skeleton.empty((40, 32))], tmp_path / "det.png")
+    assert (tmp_path / "det.png").stat().st_size > 0

@@ -134,3 +134,32 @@ def plot_samples(
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     _save(fig, Path(out_path))
+
+
+def plot_detections(
+    images: list[np.ndarray], skeletons: list, out_path: str | Path, cols: int = 4
+) -> None:
+    """A grid of images (HxWx3 uint8) with their detected skeletons drawn over them.
+
+    Args:
+        images: input images.
+        skeletons: :class:`~skeleton_perception.skeleton.Skeleton` per image.
+        out_path: PNG to write.
+        cols: columns of the grid.
+    """
+    rows = (len(images) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, 2.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, sk in zip(axes.flat, images, skeletons, strict=False):
+        ax.imshow(image, interpolation="nearest")
+        for (a, b), score in zip(sk.links, sk.link_scores, strict=True):
+            xa, ya = sk.joints[a]
+            xb, yb = sk.joints[b]
+            ax.plot([xa, xb], [ya, yb], "-", color="white", lw=1.2, alpha=float(score))
+        if len(sk.points):
+            ax.scatter(sk.points[:, 0], sk.points[:, 1], s=4, c="cyan", marker=".")
+        ax.scatter(sk.joints[:, 0], sk.joints[:, 1], s=16, c="red", edgecolors="k", linewidths=0.4)
+        ax.set_title(f"{sk.num_joints} joints, {len(sk.links)} links", fontsize=7)
+    fig.tight_layout()
+    _save(fig, Path(out_path))
