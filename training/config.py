@@ -184,4 +184,7 @@ def save_config(cfg: TrainConfig, path: str | Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+    _umask = os.umask(0)
+    os.umask(_umask)
+    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes 0600 files
     os.replace(tmp, path)

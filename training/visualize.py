@@ -21,6 +21,9 @@ def _save(fig, path: Path) -> None:
     os.close(fd)
     fig.savefig(tmp, dpi=80)
     plt.close(fig)
+    _umask = os.umask(0)
+    os.umask(_umask)
+    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes 0600 files
     os.replace(tmp, path)
 
 
@@ -64,7 +67,7 @@ def plot_losses(log_path: str | Path, out_path: str | Path) -> None:
 
     for key in ("total", "recon"):
         curve(axes[0], key)
-    axes[0].set_yscale("log")
+    axes[0].set_yscale("symlog", linthresh=0.01)
     axes[0].set_title("loss (weighted total, unweighted recon)")
     curve(axes[1], "fg_err_points", color="tab:green")
     curve(axes[1], "fg_err_background", color="tab:red")
