@@ -72,7 +72,33 @@ def checkpoint_metadata(path: str | None) -> dict:
     for key in ("step", "steps", "iteration", "config", "train_seconds", "hardware"):
         if key in ckpt and key not in meta and not hasattr(ckpt[key], "shape"):
             meta[key] = ckpt[key]
+    if "train_seconds" not in meta:  # else the last elapsed time of the run's log.csv
+        seconds = _log_seconds(Path(path).parent / "log.csv")
+        if seconds is not None:
+            meta["train_seconds"] = seconds
+            meta["train_seconds_source"] = "log.csv beside the checkpoint"
+    meta.setdefault("hardware", "not recorded in the checkpoint")
     return _jsonable(meta)
+
+
+def _log_seconds(path: Path) -> float | None:
+    """Last value of a seconds column (seconds, time_s, elapsed) of a training log CSV."""
+    import csv
+
+    if not path.exists():
+        return None
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, csv.Error):
+        return None
+    for column in ("seconds", "time_s", "elapsed", "train_seconds"):
+        if rows and column in rows[-1]:
+            try:
+                return float(rows[-1][column])
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 def dataset_name(data: str | Path, override: str | None = None) -> str:

@@ -2,7 +2,8 @@
 
 For each dataset found in ``--results``: our measured numbers, the paper's (Tables I-III),
 the Transporter baseline and the chance row side by side; the hardware and training time
-of every checkpoint; and the figures written by ``evaluate --figure``.
+of every checkpoint; and the figures written by ``evaluate --figure`` named
+``<images>/<dataset>-*.png``.
 
 Example::
 
@@ -215,7 +216,7 @@ def dataset_section(dataset: str, results: list[dict], out_dir: Path, images: Pa
         *_training_rows(results),
         "",
     ]
-    figures = sorted(images.glob(f"{dataset}*.png")) if images.exists() else []
+    figures = sorted(images.glob(f"{dataset}-*.png")) if images.exists() else []
     if figures:
         lines += ["### Figures", ""]
         for fig in figures:
