@@ -229,8 +229,12 @@ def test_report_ablation_and_spread_rows(tmp_path):
         }
 
     text = report.build_report(
-        [result("ours", 0.8), result("ours-no-sparse", 0.5)], tmp_path / "R.md", tmp_path
+        [result("ours", 0.8), result("ours-no-sparse", 0.5)],
+        tmp_path / "R.md",
+        tmp_path,
+        notes="## Reading notes",
     )
+    assert "## Reading notes" in text
     assert "| ours-no-sparse (measured, this dataset) |" in text
     assert "+0.300" in text  # J.F1 0.8 - 0.5
     assert "| ours-no-sparse (paper, mean of datasets) |" in text

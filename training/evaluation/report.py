@@ -241,12 +241,14 @@ J.Diff -6.56.
 """
 
 
-def build_report(results: list[dict], out: Path, images: Path) -> str:
-    """The whole markdown document."""
+def build_report(results: list[dict], out: Path, images: Path, notes: str = "") -> str:
+    """The whole markdown document (``notes``: markdown placed after the header)."""
     by_dataset: dict[str, list[dict]] = {}
     for r in results:
         by_dataset.setdefault(r["dataset"], []).append(r)
     sections = [HEADER]
+    if notes.strip():
+        sections.append(notes.strip() + "\n")
     for dataset in sorted(by_dataset):
         sections.append(dataset_section(dataset, by_dataset[dataset], out.parent, images))
     return "\n".join(sections).rstrip() + "\n"
@@ -257,6 +259,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default="results", help="folder of evaluation JSONs")
     parser.add_argument("--out", default="RESULTS.md", help="markdown file to write")
     parser.add_argument("--images", default="docs/images", help="folder of figures")
+    parser.add_argument("--notes", help="markdown file inserted after the header (reading notes)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -266,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: no evaluation JSON in {args.results}")
         return 1
     out = Path(args.out)
-    text = build_report(results, out.resolve(), Path(args.images).resolve())
+    notes = Path(args.notes).read_text() if args.notes else ""
+    text = build_report(results, out.resolve(), Path(args.images).resolve(), notes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text)
