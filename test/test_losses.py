@@ -190,6 +190,17 @@ def test_compute_losses_total_and_gradients(repr_):
     assert "uniform" not in ablated and "sparse_links" not in ablated
 
 
+def test_link_logit_penalty_is_optional():
+    torch.manual_seed(0)
+    model = SkeletonModel(ModelConfig(num_points=4, unet_width=4, psi_width=4, bg_width=4))
+    s, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    out = model(s, t)
+    assert "link_logit_l2" not in compute_losses(out, t, LossConfig())
+    parts = compute_losses(out, t, LossConfig(link_logit_l2=0.01))
+    expected = out["link_logits"].square().sum(-1).mean()
+    torch.testing.assert_close(parts["link_logit_l2"], expected)
+
+
 def test_foreground_errors_separate_points_from_background():
     source = torch.zeros(1, 3, 16, 16)
     target = torch.zeros(1, 3, 16, 16)

@@ -53,6 +53,8 @@ class LossConfig:
             others), which is what happened within 200 steps on Cartpoles; with it off
             the skeleton losses train ψ only and the points are shaped by ℓ_recon and
             ℓ_contiguity (Sec. III-A), the skeleton by Sec. III-B.
+        link_logit_l2: weight of mean_b sum_ij z_ij^2 on ψ's raw link logits (not in
+            the paper; 0 = off). Keeps S out of saturation so it can vary with the image.
     """
 
     recon: float = 10.0
@@ -77,6 +79,7 @@ class LossConfig:
     length_min: float = 0.05
     length_max: float = 0.75
     skeleton_grad_to_points: bool = False
+    link_logit_l2: float = 0.0
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -369,6 +372,9 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
             length_loss(S, f.xy, W, cfg.length_min, cfg.length_max) for f in (ks, kt)
         )
         total = total + cfg.length * parts["length"]
+    if cfg.link_logit_l2 and "link_logits" in out:
+        parts["link_logit_l2"] = out["link_logits"].square().sum(-1).mean()
+        total = total + cfg.link_logit_l2 * parts["link_logit_l2"]
     parts["total"] = total
     return parts
 

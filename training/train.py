@@ -32,7 +32,8 @@ from .visualize import plot_losses, plot_samples
 
 LOG_FIELDS = (
     "step", "time_s", "pairs_per_s", "total", "recon", "contiguity", "near", "sparse_links",
-    "sparse_joints", "uniform", "length", "fg_err_points", "fg_err_background", "ramp", "tau",
+    "sparse_joints", "uniform", "length", "link_logit_l2", "fg_err_points", "fg_err_background",
+    "ramp", "tau",
 )  # fmt: skip
 
 

@@ -117,10 +117,14 @@ class SkeletonModel(nn.Module):
         tau = self.cfg.gumbel_tau if tau is None else tau
         return categorical_points(logits, tau, sample=sample, hard=self.cfg.gumbel_hard and sample)
 
+    def link_logits(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """ψ's raw link logits: (B, 3, H, W) images, (B, P, H, W) maps -> (B, P(P-1)/2)."""
+        heat = point_heatmaps(maps.detach() if self.cfg.psi_detach_points else maps)
+        return self.psi.logits(torch.cat([images - 0.5, heat], dim=1))
+
     def connectivity(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """ψ: (B, 3, H, W) images and their (B, P, H, W) maps -> (B, P, P) S."""
-        heat = point_heatmaps(maps.detach() if self.cfg.psi_detach_points else maps)
-        return self.psi(torch.cat([images - 0.5, heat], dim=1))
+        return self.psi.probabilities(self.link_logits(images, maps))
 
     def forward(self, source: torch.Tensor, target: torch.Tensor, tau: float | None = None) -> dict:
         """One batch of training pairs.
@@ -132,16 +136,20 @@ class SkeletonModel(nn.Module):
 
         Returns:
             dict with ``source``/``target`` (PointSet), ``S`` (B, P, P) from the source,
-            ``background`` (B, 3, H, W) and ``recon`` (B, 3, H, W).
+            ``link_logits`` (B, P(P-1)/2) ψ's raw logits, ``background`` (B, 3, H, W) and
+            ``recon`` (B, 3, H, W).
         """
         n = source.shape[0]
         both = self.points(torch.cat([source, target]), sample=self.training, tau=tau)
         ps = PointSet(*(t[:n] for t in (both.logits, both.maps, both.xy, both.xy_hard)))
         pt = PointSet(*(t[n:] for t in (both.logits, both.maps, both.xy, both.xy_hard)))
-        S = self.connectivity(source, ps.maps)
+        link_logits = self.link_logits(source, ps.maps)
+        S = self.psi.probabilities(link_logits)
         background = self.background(target)
         recon = self.npt(source, ps.maps, pt.maps, background)
-        return dict(source=ps, target=pt, S=S, background=background, recon=recon)
+        return dict(
+            source=ps, target=pt, S=S, link_logits=link_logits, background=background, recon=recon
+        )
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

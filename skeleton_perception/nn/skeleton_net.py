@@ -93,10 +93,12 @@ class SkeletonNet(nn.Module):
         """(B, 3 + P, H, W) -> (B, P(P-1)/2) unclipped link logits."""
         return self.fc(self.norm(self.features(x).flatten(1)))
 
+    def probabilities(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, P(P-1)/2) link logits -> (B, P, P) symmetric S in [0, 1], empty diagonal."""
+        if self.logit_clip > 0:
+            z = BoundedLogit.apply(z, self.logit_clip)
+        return pairs_to_matrix(torch.sigmoid(z), self.num_points)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3 + P, H, W) -> (B, P, P) symmetric S in [0, 1] with an empty diagonal."""
-        z = self.logits(x)
-        c = self.logit_clip
-        if c > 0:
-            z = BoundedLogit.apply(z, c)
-        return pairs_to_matrix(torch.sigmoid(z), self.num_points)
+        return self.probabilities(self.logits(x))
