@@ -1,4 +1,4 @@
-"""Training: ``skeleton-perception train --config C --data D --out O [--steps N] [--set k=v]``.
+"""Training: ``skeleton-perception train --config C --data D [D ...] | --bag B --out O [...]``.
 
 The loop (:func:`train`) trains from any ``torch.utils.data.Dataset`` whose items are
 dicts with ``source`` and ``target`` float32 (3, H, W) images in [0, 1]. Per step:
@@ -16,17 +16,18 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import sys
 import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 from tqdm import tqdm
 
 from skeleton_perception.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from skeleton_perception.nn.model import SkeletonModel
 
-from .config import TrainConfig, load_config, save_config
+from .config import TrainConfig, load_config, save_config, set_value
 from .losses import compute_losses, foreground_errors
 from .visualize import plot_losses, plot_samples
 
@@ -243,27 +244,84 @@ def train(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``skeleton-perception train``."""
     parser.add_argument("--config", type=Path, help="YAML config (training/configs/<dataset>.yaml)")
-    parser.add_argument("--data", type=Path, required=True, help="dataset root (from `generate`)")
+    parser.add_argument(
+        "--data", type=Path, nargs="+",
+        help="dataset root(s) from `generate`; several roots train on their mixture",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="output directory of the run")
     parser.add_argument("--steps", type=int, help="total training steps (overrides the config)")
     parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
         help="config overrides with dotted keys, e.g. loss.near=5 model.num_points=16",
     )  # fmt: skip
+    parser.add_argument(
+        "--init", default="none", metavar="default|none|PATH",
+        help="initial weights: the shipped default model, none (from scratch) or a checkpoint; "
+        "the architecture (model section of the config) then comes from that checkpoint",
+    )  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from .bags.options import add_bag_arguments
+
+    add_bag_arguments(parser)
+
+
+def resolve_init(init: str) -> Path | None:
+    """The checkpoint ``--init`` names: ``default`` (shipped model), ``none`` or a path."""
+    if init == "none":
+        return None
+    if init == "default":
+        from skeleton_perception.detector import DEFAULT_WEIGHTS
+
+        return DEFAULT_WEIGHTS
+    return Path(init)
+
+
+def _datasets(args: argparse.Namespace, cfg: TrainConfig) -> Dataset:
+    """The training pairs: generated dataset root(s) or a recorded bag."""
+    if args.bag:
+        from .bags.options import bag_datasets_from_args
+        from .bags.reader import one_line_warnings
+
+        with one_line_warnings("train"):
+            dataset, _ = bag_datasets_from_args(
+                args, seed=cfg.seed, input_size=cfg.model.image_size, progress=not args.no_progress
+            )
+        return dataset
+    from .sim.pairs import PairDataset
+
+    parts = [PairDataset(d, split="train", min_gap=cfg.min_gap, seed=cfg.seed) for d in args.data]
+    return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``skeleton-perception train``."""
+    if bool(args.data) == bool(args.bag):
+        print("train: give exactly one of --data (generated datasets) or --bag", file=sys.stderr)
+        return 2
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"steps={args.steps}")
-    cfg = load_config(args.config, overrides)
-    from .sim.pairs import PairDataset
+    init = None if args.resume else resolve_init(args.init)
+    try:
+        cfg = load_config(args.config, overrides)
+        if init is not None:
+            # Fine-tuning keeps the initial checkpoint's architecture.
+            for key, value in load_checkpoint(init)["config"].get("model", {}).items():
+                set_value(cfg, f"model.{key}", value)
+    except (CheckpointError, ValueError) as err:
+        print(f"train: {err}", file=sys.stderr)
+        return 2
+    from .bags.reader import BagError
 
-    dataset = PairDataset(args.data, split="train", min_gap=cfg.min_gap, seed=cfg.seed)
-    result = train(cfg, dataset, args.out, resume=args.resume, progress=not args.no_progress)
+    try:
+        dataset = _datasets(args, cfg)
+    except BagError as err:
+        print(f"train: {err}", file=sys.stderr)
+        return 2
+    result = train(
+        cfg, dataset, args.out, init=init, resume=args.resume, progress=not args.no_progress
+    )
     print(
         f"done: step {result['step']}, recon {result.get('recon', float('nan')):.4f}, "
         f"foreground error points {result.get('fg_err_points', float('nan')):.4f} vs "
