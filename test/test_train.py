@@ -182,3 +182,29 @@ def test_plot_detections_writes_a_png(tmp_path):
     images = [np.zeros((32, 40, 3), np.uint8)] * 2
     plot_detections(images, [sk, Skeleton.empty((40, 32))], tmp_path / "det.png")
     assert (tmp_path / "det.png").stat().st_size > 0
+
+
+def test_psi_only_stage_freezes_pi_and_background(tmp_path):
+    data = SwingingBar()
+    train_mod.train(tiny_config(steps=5), data, tmp_path / "full", progress=False)
+    init = tmp_path / "full" / "checkpoint.pt"
+    cfg = tiny_config(steps=5, lr=1e-2, train_modules=["psi"], reinit_modules=["psi"])
+    train_mod.train(cfg, data, tmp_path / "psi", init=init, progress=False)
+    a = load_checkpoint(init)["model"]
+    b = load_checkpoint(tmp_path / "psi" / "checkpoint.pt")["model"]
+    for k in a:  # π and B (BatchNorm running statistics included) are untouched
+        if not k.startswith("psi."):
+            torch.testing.assert_close(a[k], b[k], msg=k)
+    assert any(not torch.equal(a[k], b[k]) for k in a if k.startswith("psi."))
+
+
+def test_train_modules_config():
+    cfg = load_config(None, ["train_modules=[psi]", "reinit_modules=[psi]"])
+    assert cfg.train_modules == ["psi"] and cfg.reinit_modules == ["psi"]
+    assert load_config(None).train_modules == ["pi", "psi", "background"]
+    with pytest.raises(ValueError, match="train_modules"):
+        load_config(None, ["train_modules=[nope]"])
+    with pytest.raises(ValueError, match="train_modules"):
+        load_config(None, ["train_modules=[]"])
+    with pytest.raises(ValueError, match="reinit_modules"):
+        load_config(None, ["reinit_modules=[x]"])

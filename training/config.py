@@ -23,6 +23,8 @@ from skeleton_perception.nn.model import ModelConfig
 
 from .losses import LossConfig
 
+TRAIN_MODULES = ("pi", "psi", "background")
+
 
 @dataclass
 class TrainConfig:
@@ -50,6 +52,12 @@ class TrainConfig:
         plot_every: steps between plot updates.
         ckpt_every: steps between checkpoints (at most this many are lost on a kill).
         num_samples: pairs shown in the sample plot.
+        train_modules: the modules the optimiser updates, any of "pi", "psi",
+            "background". The others are frozen: no gradient, no Adam state, and kept in
+            eval mode (BatchNorm uses and keeps its running statistics). ``[psi]`` is the
+            skeleton stage: ψ fine-tuned on the points of a trained π (docs/model.md).
+        reinit_modules: modules given fresh (seeded) weights after ``--init`` loads the
+            checkpoint, e.g. ``[psi]`` to retrain a saturated ψ from scratch.
     """
 
     dataset: str = "cartpoles"
@@ -71,6 +79,8 @@ class TrainConfig:
     plot_every: int = 250
     ckpt_every: int = 250
     num_samples: int = 4
+    train_modules: list[str] = field(default_factory=lambda: list(TRAIN_MODULES))
+    reinit_modules: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """Plain nested dict (YAML- and ``weights_only``-safe: tuples become lists)."""
@@ -106,6 +116,10 @@ def _coerce(key: str, value, hint):
             return None
         inner = [a for a in args if a is not type(None)]
         return _coerce(key, value, inner[0])
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"config {key}: expected a list, got {value!r}")
+        return [_coerce(key, v, args[0]) for v in value]
     if origin is tuple:
         if not isinstance(value, list | tuple) or len(value) != len(args):
             raise ValueError(f"config {key}: expected a list of {len(args)} values, got {value!r}")
@@ -174,6 +188,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
     for text in overrides:
         set_value(cfg, *parse_override(text))
     ModelConfig.from_dict(cfg.model.to_dict())  # re-run validation after overrides
+    if not cfg.train_modules or set(cfg.train_modules) - set(TRAIN_MODULES):
+        raise ValueError(
+            f"config train_modules: expected a non-empty subset of {list(TRAIN_MODULES)}, "
+            f"got {cfg.train_modules!r}"
+        )
+    if set(cfg.reinit_modules) - set(TRAIN_MODULES):
+        raise ValueError(
+            f"config reinit_modules: expected a subset of {list(TRAIN_MODULES)}, "
+            f"got {cfg.reinit_modules!r}"
+        )
     return cfg
 
 

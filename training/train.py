@@ -27,7 +27,7 @@ from tqdm import tqdm
 from skeleton_perception.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from skeleton_perception.nn.model import SkeletonModel
 
-from .config import TrainConfig, load_config, save_config, set_value
+from .config import TrainConfig, load_config, parse_override, save_config, set_value
 from .losses import compute_losses, foreground_errors
 from .visualize import plot_losses, plot_samples
 
@@ -44,9 +44,24 @@ def build_model(cfg: TrainConfig) -> SkeletonModel:
     return SkeletonModel(cfg.model)
 
 
+def freeze_modules(cfg: TrainConfig, model: SkeletonModel) -> None:
+    """Turns off the gradient of every module not in ``cfg.train_modules``."""
+    for name in ("pi", "psi", "background"):
+        getattr(model, name).requires_grad_(name in cfg.train_modules)
+
+
+def set_train_mode(cfg: TrainConfig, model: SkeletonModel, training: bool = True) -> None:
+    """``model.train(training)``, with the frozen modules kept in eval mode."""
+    model.train(training)
+    for name in ("pi", "psi", "background"):
+        if name not in cfg.train_modules:
+            getattr(model, name).eval()
+
+
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """Adam over all parameters (π, ψ, B)."""
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    """Adam over the trainable parameters (those of ``cfg.train_modules``)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
 
 
 def ramp_length(cfg: TrainConfig) -> int:
@@ -96,7 +111,9 @@ def load_init(model: SkeletonModel, init) -> None:
 
 
 @torch.no_grad()
-def write_plots(model: SkeletonModel, samples, out_dir: Path, step: int) -> None:
+def write_plots(
+    model: SkeletonModel, samples, out_dir: Path, step: int, cfg: TrainConfig | None = None
+) -> None:
     """losses.png from the log and samples.png from fixed pairs (eval mode)."""
     plot_losses(out_dir / "log.csv", out_dir / "losses.png")
     source, target = samples
@@ -105,7 +122,10 @@ def write_plots(model: SkeletonModel, samples, out_dir: Path, step: int) -> None
     out = model(source, target)
     xy_s, S = model.predict(source)
     xy_t, _ = model.predict(target)
-    model.train(was_training)
+    if cfg is None:
+        model.train(was_training)
+    else:
+        set_train_mode(cfg, model, was_training)
 
     def hwc(x):
         return x.permute(0, 2, 3, 1).cpu().numpy()
@@ -150,6 +170,7 @@ def train(
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     model = build_model(cfg)
+    freeze_modules(cfg, model)
     optimizer = make_optimizer(cfg, model)
     ckpt_path = out_dir / "checkpoint.pt"
     step = 0
@@ -164,6 +185,10 @@ def train(
         print(f"resumed from {ckpt_path} at step {step}")
     else:
         load_init(model, init)
+        if init is not None and cfg.reinit_modules:
+            fresh = build_model(cfg)  # the same seeded initialisation as a run from scratch
+            for name in cfg.reinit_modules:
+                getattr(model, name).load_state_dict(getattr(fresh, name).state_dict())
         torch.manual_seed(cfg.seed + 1)
     save_config(cfg, out_dir / "config.yaml")
 
@@ -184,7 +209,7 @@ def train(
     samples = get_batch(dataset, cfg.num_samples, cfg.seed + 12345, 0)
     elapsed = float(rows[-1]["time_s"]) if rows else 0.0  # time_s continues after a resume
 
-    model.train()
+    set_train_mode(cfg, model)
     sums: dict[str, float] = {}
     count, last_row = 0, {}
     t_last = time.time()
@@ -199,10 +224,11 @@ def train(
             losses = compute_losses(out, target, cfg.loss, ramp=ramp)
             optimizer.zero_grad(set_to_none=True)
             losses["total"].backward()
+            params = [p for p in model.parameters() if p.requires_grad]
             if cfg.grad_clip_value > 0:
-                torch.nn.utils.clip_grad_value_(model.parameters(), cfg.grad_clip_value)
+                torch.nn.utils.clip_grad_value_(params, cfg.grad_clip_value)
             if cfg.grad_clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
             optimizer.step()
             step += 1
 
@@ -232,7 +258,7 @@ def train(
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 checkpoint()
             if step % cfg.plot_every == 0 or step == cfg.steps:
-                write_plots(model, samples, out_dir, step)
+                write_plots(model, samples, out_dir, step, cfg)
     except KeyboardInterrupt:
         checkpoint()
         raise
@@ -306,9 +332,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config, overrides)
         if init is not None:
-            # Fine-tuning keeps the initial checkpoint's architecture.
+            # Fine-tuning keeps the initial checkpoint's architecture, except for model keys
+            # given explicitly with --set (a shape change then fails when loading).
+            explicit = {parse_override(t)[0] for t in overrides}
             for key, value in load_checkpoint(init)["config"].get("model", {}).items():
-                set_value(cfg, f"model.{key}", value)
+                if f"model.{key}" not in explicit:
+                    set_value(cfg, f"model.{key}", value)
     except (CheckpointError, ValueError) as err:
         print(f"train: {err}", file=sys.stderr)
         return 2
