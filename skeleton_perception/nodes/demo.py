@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from skeleton_perception.atomic import atomic_path, write_bytes_atomic
 
 DEFAULT_OUT = "demo.gif"
 
@@ -145,9 +146,7 @@ def write_gif(path: str | Path, frames: list[np.ndarray], fps: float) -> Path:
         raise ValueError(f"no frames to write to {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [PILImage.fromarray(f) for f in frames]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gif", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".gif") as tmp:
         images[0].save(
             tmp,
             format="GIF",
@@ -156,11 +155,6 @@ def write_gif(path: str | Path, frames: list[np.ndarray], fps: float) -> Path:
             duration=max(20, round(1000 / fps)),
             loop=0,
         )
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
@@ -171,11 +165,7 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError(f"cannot encode a {rgb.shape} frame for {path}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(buf.tobytes())
-    os.replace(tmp, path)
-    return path
+    return write_bytes_atomic(path, buf.tobytes())
 
 
 # ---------------------------------------------------------------------- collector

@@ -22,7 +22,6 @@ from pathlib import Path
 from skeleton_perception.training.sim.datasets import DATASETS, SPLITS, get_dataset
 from skeleton_perception.training.sim.episode import EpisodeConfig
 from skeleton_perception.training.sim.storage import (
-    atomic_write_bytes,
     check_shard,
     read_manifest,
     shard_name,
@@ -30,6 +29,8 @@ from skeleton_perception.training.sim.storage import (
     write_shard,
 )
 from tqdm import tqdm
+
+from skeleton_perception.atomic import write_bytes_atomic
 
 FORMAT_VERSION = 1
 
@@ -141,7 +142,7 @@ def generate(config: GenerateConfig, progress: bool = True) -> int:
                 f"({old.get('identity')}); choose another --out or delete it"
             )
     info = {"identity": config.identity(), "counts": config.counts}
-    atomic_write_bytes(info_path, json.dumps(info, indent=1, sort_keys=True).encode())
+    write_bytes_atomic(info_path, json.dumps(info, indent=1, sort_keys=True).encode())
     jobs, manifests = plan_jobs(config)
     total = sum(config.counts.values())
     todo = sum(job.count for job in jobs)

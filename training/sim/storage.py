@@ -21,8 +21,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -33,6 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from skeleton_perception.training.sim.episode import Episode
+
+from skeleton_perception.atomic import write_bytes_atomic
 
 MANIFEST = "manifest.json"
 _EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -66,21 +66,6 @@ def _npy(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
     return buf.getvalue()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` through a temporary file in the same directory."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def encode_shard(episodes: Sequence[Episode]) -> bytes:
@@ -117,7 +102,7 @@ def write_shard(path: str | Path, episodes: Sequence[Episode]) -> dict:
     """
     path = Path(path)
     data = encode_shard(episodes)
-    atomic_write_bytes(path, data)
+    write_bytes_atomic(path, data)
     return {
         "first": int(episodes[0].index),
         "count": len(episodes),
@@ -140,7 +125,7 @@ def read_manifest(split_dir: Path) -> dict[str, dict]:
 def write_manifest(split_dir: Path, shards: dict[str, dict]) -> None:
     """Rewrites a split's manifest atomically."""
     text = json.dumps({"shards": dict(sorted(shards.items()))}, indent=1, sort_keys=True)
-    atomic_write_bytes(split_dir / MANIFEST, text.encode())
+    write_bytes_atomic(split_dir / MANIFEST, text.encode())
 
 
 def file_sha256(path: Path) -> str:
