@@ -209,3 +209,13 @@ def test_foreground_errors_separate_points_from_background():
     err_points, err_bg = foreground_errors(source, target, target.clone(), background)
     assert err_points == 0 and err_bg == 1.0
     assert pairs_to_matrix(torch.ones(1, 1), 2).shape == (1, 2, 2)
+
+
+def test_logit_excess_is_zero_inside_the_bound():
+    from skeleton_perception.training.losses import logit_excess
+
+    z = torch.tensor([[0.0, 3.9, -4.0, 5.0, -6.0]], requires_grad=True)
+    loss = logit_excess(z, 4.0)
+    assert loss.item() == pytest.approx(1.0 + 4.0)
+    loss.backward()
+    assert z.grad.tolist() == [[0.0, 0.0, 0.0, 2.0, -4.0]]

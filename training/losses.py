@@ -55,6 +55,11 @@ class LossConfig:
             ℓ_contiguity (Sec. III-A), the skeleton by Sec. III-B.
         link_logit_l2: weight of mean_b sum_ij z_ij^2 on ψ's raw link logits (not in
             the paper; 0 = off). Keeps S out of saturation so it can vary with the image.
+        link_logit_excess: weight of mean_b sum_ij relu(|z_ij| - c)^2, c =
+            ``link_logit_bound`` (not in the paper; 0 = off). Zero inside [-c, c]; pulls
+            back logits that drifted past ψ's clip, where S is flat and no loss reaches
+            them (measured: every logit of the step-3000 ψ sat at |z| ~ 8-11 > c = 4).
+        link_logit_bound: c of ``link_logit_excess`` (normally ``model.link_logit_clip``).
     """
 
     recon: float = 10.0
@@ -80,6 +85,8 @@ class LossConfig:
     length_max: float = 0.75
     skeleton_grad_to_points: bool = False
     link_logit_l2: float = 0.0
+    link_logit_excess: float = 0.0
+    link_logit_bound: float = 4.0
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -314,6 +321,11 @@ def length_loss(
     return (S[:, i, j] * hinge).mean()
 
 
+def logit_excess(z: torch.Tensor, bound: float) -> torch.Tensor:
+    """mean_b sum_ij relu(|z_ij| - bound)^2: how far the link logits lie past the clip."""
+    return F.relu(z.abs() - bound).square().sum(-1).mean()
+
+
 # --- all together -----------------------------------------------------------------------
 
 
@@ -375,6 +387,9 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
     if cfg.link_logit_l2 and "link_logits" in out:
         parts["link_logit_l2"] = out["link_logits"].square().sum(-1).mean()
         total = total + cfg.link_logit_l2 * parts["link_logit_l2"]
+    if cfg.link_logit_excess and "link_logits" in out:
+        parts["link_logit_excess"] = logit_excess(out["link_logits"], cfg.link_logit_bound)
+        total = total + cfg.link_logit_excess * parts["link_logit_excess"]
     parts["total"] = total
     return parts
 
