@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from skeleton_perception.training.baselines.transporter import Transporter, TransporterConfig
 
+from skeleton_perception.atomic import atomic_path
+
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.csv"
 FORMAT = "transporter-v1"
@@ -75,10 +77,8 @@ def hardware() -> str:
 
 def save_checkpoint(path: Path, payload: dict) -> None:
     """Writes a checkpoint atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: str | Path, device: str = "cpu") -> tuple[Transporter, dict]:
@@ -99,10 +99,8 @@ def _truncate_log(path: Path, step: int) -> None:
         rows = list(csv.reader(f))
     keep = rows[:1] + [r for r in rows[1:] if r and int(r[0]) <= step]
     if len(keep) != len(rows):
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             csv.writer(f).writerows(keep)
-        os.replace(tmp, path)
 
 
 def train(

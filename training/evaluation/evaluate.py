@@ -37,6 +37,8 @@ from skeleton_perception.training.evaluation.protocol import (
     structure_frame,
 )
 
+from skeleton_perception.atomic import write_bytes_atomic
+
 MODELS = ("ours", "transporter", "random")
 
 
@@ -272,9 +274,6 @@ def run(args: argparse.Namespace) -> int:
         )
         result["figure"] = str(args.figure)
         print(f"figure: {args.figure}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(_jsonable(result), indent=1))
-    os.replace(tmp, out)
+    write_bytes_atomic(out, json.dumps(_jsonable(result), indent=1).encode())
     print(f"results: {out}")
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from skeleton_perception.atomic import atomic_path
 from skeleton_perception.skeleton import Skeleton
 
 
@@ -94,7 +95,7 @@ def episode_figure(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return out

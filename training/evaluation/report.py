@@ -20,6 +20,8 @@ from pathlib import Path
 from skeleton_perception.training.evaluation import paper, tables
 from skeleton_perception.training.evaluation.protocol import JOINT_METRICS, STRUCTURE_METRICS
 
+from skeleton_perception.atomic import write_bytes_atomic
+
 ORDER = {"ours": 0, "transporter": 2, "random": 3}
 DISPLAY = {
     "ours": "**Ours (measured)**",
@@ -271,9 +273,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     notes = Path(args.notes).read_text() if args.notes else ""
     text = build_report(results, out.resolve(), Path(args.images).resolve(), notes)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    write_bytes_atomic(out, text.encode())
     print(f"report: {out} ({len(results)} result files)")
     return 0
