@@ -29,6 +29,7 @@ from skeleton_perception.nn.model import SkeletonModel
 
 from .config import TrainConfig, load_config, parse_override, save_config, set_value
 from .losses import compute_losses, foreground_errors
+from .runinfo import hardware
 from .visualize import plot_losses, plot_samples
 
 LOG_FIELDS = (
@@ -196,7 +197,8 @@ def train(
         save_checkpoint(
             ckpt_path, model.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
             metadata=dict(rng_state=torch.get_rng_state(), time=time.time(),
-                          torch=str(torch.__version__), dataset=cfg.dataset),
+                          torch=str(torch.__version__), dataset=cfg.dataset,
+                          hardware=hardware(), train_seconds=time.time() - t_start),
         )  # fmt: skip
 
     # The CSV log: keep rows up to the checkpoint when resuming, then append.

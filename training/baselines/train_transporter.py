@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from skeleton_perception.training.baselines.transporter import Transporter, TransporterConfig
+from skeleton_perception.training.runinfo import hardware
 
 from skeleton_perception.atomic import atomic_path
 
@@ -56,23 +55,6 @@ class TrainConfig:
     save_every: int = 250
     log_every: int = 10
     seed: int = 0
-
-
-def hardware() -> str:
-    """One line naming the machine the model was trained on."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
-    return (
-        f"{cpu}, {os.cpu_count()} CPU threads visible, torch threads {torch.get_num_threads()}{gpu}"
-    )
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
