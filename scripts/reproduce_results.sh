@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Every command behind RESULTS.md, the committed models and the README's figures, in order.
+# Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
+#   bash scripts/reproduce_results.sh data|train|evaluate|report|all   (default: evaluate report)
+# Training times below were measured on this project's 2-core CPU machine (shared).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+SP=.venv/bin/skeleton-perception
+export MUJOCO_GL="${MUJOCO_GL:-egl}"
+DATASETS=(cartpoles swimmers spiders spiders0shot mwhc)
+stages=("${@:-evaluate report}")
+[ "${stages[*]}" = "all" ] && stages=(data train evaluate report)
+
+for stage in ${stages[*]}; do
+case "$stage" in
+data)
+  # 1,000 training episodes per dataset (+60 val, 60 test), about 1-2 min each.
+  for d in "${DATASETS[@]}"; do
+    $SP generate --dataset "$d" --episodes 1000 --out "data/v1/$d" --workers 2 --quiet
+  done
+  # The smaller Cartpoles set the first model and the Transporter baseline trained on.
+  $SP generate --dataset cartpoles --episodes 400 --val-episodes 20 --out data/cartpoles --quiet
+  ;;
+train)
+  # Ours on Cartpoles: 3,000 steps, one thread, 23 min.
+  $SP train --config training/configs/cartpoles.yaml --data data/cartpoles --out runs/cartpoles \
+    --steps 3000 --set threads=1 log_every=10 plot_every=100 ckpt_every=100
+  .venv/bin/python scripts/ship_model.py runs/cartpoles --out models/cartpoles.pt
+  # Transporter on Cartpoles: 3,500 steps of batch 32 (3,000, then resumed), 67 min.
+  $SP train-transporter --data data/cartpoles --out runs/transporter-cartpoles --steps 3000 \
+    --batch-size 32 --threads 1
+  $SP train-transporter --data data/cartpoles --out runs/transporter-cartpoles --steps 3500 \
+    --batch-size 32 --threads 2
+  cp runs/transporter-cartpoles/checkpoint.pt models/transporter-cartpoles.pt
+  # The shipped default model: from the Cartpoles run, 3,000 steps on the four-family
+  # mixture, one thread, 28 min.
+  $SP train --config training/configs/default.yaml --init runs/cartpoles/checkpoint.pt \
+    --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc \
+    --out runs/default --steps 3000 --set threads=1 ckpt_every=100 plot_every=250
+  .venv/bin/python scripts/ship_model.py runs/default --after runs/cartpoles \
+    --out skeleton_perception/weights/default.pt
+  ;;
+evaluate)
+  # The 60 held-out test episodes of every dataset (data/v1); about 2-4 min per model.
+  $SP evaluate --model ours --checkpoint models/cartpoles.pt --data data/v1/cartpoles \
+    --out results/cartpoles-ours.json --figure docs/images/cartpoles-ours.png \
+    --figure-with transporter=models/transporter-cartpoles.pt --figure-with random=
+  $SP evaluate --model transporter --checkpoint models/transporter-cartpoles.pt \
+    --data data/v1/cartpoles --out results/cartpoles-transporter.json
+  for d in "${DATASETS[@]}"; do
+    $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+      --data "data/v1/$d" --label "Ours, shipped default model (mixture)" \
+      --out "results/$d-default.json" --figure "docs/images/$d-default.png"
+    $SP evaluate --model random --data "data/v1/$d" --out "results/$d-random.json"
+  done
+  ;;
+report)
+  $SP report --results results --out RESULTS.md --images docs/images --notes results/notes.md
+  ;;
+*) echo "unknown stage $stage (data, train, evaluate, report, all)" >&2; exit 2 ;;
+esac
+done
