@@ -208,3 +208,12 @@ def test_train_modules_config():
         load_config(None, ["train_modules=[]"])
     with pytest.raises(ValueError, match="reinit_modules"):
         load_config(None, ["reinit_modules=[x]"])
+
+
+def test_psi_stage_config_loads():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "training" / "configs"
+    cfg = load_config(root / "cartpoles-psi.yaml")
+    assert cfg.train_modules == ["psi"] and cfg.reinit_modules == ["psi"]
+    assert cfg.loss.link_logit_excess > 0 and cfg.loss.link_logit_bound == 4.0
