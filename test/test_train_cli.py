@@ -43,6 +43,18 @@ def test_mixture_then_fine_tune_from_its_checkpoint(two_datasets, tmp_path, caps
     assert tuned_ckpt["config"]["model"] == ckpt["config"]["model"]
     assert "done: step 1" in capsys.readouterr().out
 
+    # the ψ-only stage; a model key given with --set survives --init
+    psi = tmp_path / "psi"
+    argv = ["train", "--config", str(CONFIGS / "cartpoles-psi.yaml"), "--data", str(b)]
+    argv += ["--out", str(psi), "--steps", "1", "--init", str(first / "checkpoint.pt")]
+    sets = ["threads=1", "plot_every=1000", "model.link_logit_clip=3.0"]
+    assert main([*argv, "--no-progress", "--set", *sets]) == 0
+    psi_ckpt = load_checkpoint(psi / "checkpoint.pt")
+    assert psi_ckpt["config"]["model"]["link_logit_clip"] == 3.0
+    assert psi_ckpt["config"]["model"]["num_points"] == 8
+    same = [k for k in ckpt["model"] if not k.startswith("psi.")]
+    assert all(psi_ckpt["model"][k].equal(ckpt["model"][k]) for k in same)
+
 
 def test_input_errors_are_one_line(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "x")]) == 2
