@@ -37,7 +37,12 @@ train)
   $SP train --config training/configs/default.yaml --init runs/cartpoles/checkpoint.pt \
     --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc \
     --out runs/default --steps 3000 --set threads=1 ckpt_every=100 plot_every=250
-  .venv/bin/python scripts/ship_model.py runs/default --after runs/cartpoles \
+  # Its skeleton (ψ-only) stage: the Cartpoles ψ recipe (docs/model.md, run G), 1,400
+  # steps, π and B frozen, one thread, 6 min.
+  $SP train --config training/configs/default-psi.yaml --init runs/default/checkpoint.pt \
+    --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc \
+    --out runs/default-psi --set threads=1
+  .venv/bin/python scripts/ship_model.py runs/default-psi --after runs/cartpoles runs/default \
     --out skeleton_perception/weights/default.pt
   ;;
 evaluate)

@@ -17,7 +17,7 @@ from skeleton_perception.detector import DEFAULT_WEIGHTS
 
 FRAMES = Path(__file__).with_name("fixtures") / "sim_frames.npz"
 # Measured with the shipped model (2026-11-25, 40 frames): every frame had >= half of its
-# true joints found (1.0) and the mean precision was 0.87; the guards sit below that.
+# true joints found (1.0) and the mean precision was 0.90; the guards sit below that.
 MIN_FRAMES_WITH_HALF_THE_JOINTS = 0.8
 MIN_MEAN_PRECISION = 0.6
 
