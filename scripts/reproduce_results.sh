@@ -26,6 +26,11 @@ train)
   $SP train --config training/configs/cartpoles.yaml --data data/cartpoles --out runs/cartpoles \
     --steps 3000 --set threads=1 log_every=10 plot_every=100 ckpt_every=100
   .venv/bin/python scripts/ship_model.py runs/cartpoles --out models/cartpoles.pt
+  # Its skeleton (ψ-only) stage, the recipe of docs/model.md (run G): 1,400 steps, 7 min.
+  $SP train --config training/configs/cartpoles-psi.yaml --data data/v1/cartpoles \
+    --init runs/cartpoles/checkpoint.pt --out runs/psi-recipe2 --set threads=1
+  .venv/bin/python scripts/ship_model.py runs/psi-recipe2 --after runs/cartpoles \
+    --out models/cartpoles-psi.pt
   # Transporter on Cartpoles: 3,500 steps of batch 32 (3,000, then resumed), 67 min.
   $SP train-transporter --data data/cartpoles --out runs/transporter-cartpoles --steps 3000 \
     --batch-size 32 --threads 1
@@ -50,6 +55,9 @@ evaluate)
   $SP evaluate --model ours --checkpoint models/cartpoles.pt --data data/v1/cartpoles \
     --out results/cartpoles-ours.json --figure docs/images/cartpoles-ours.png \
     --figure-with transporter=models/transporter-cartpoles.pt --figure-with random=
+  $SP evaluate --model ours --checkpoint models/cartpoles-psi.pt --data data/v1/cartpoles \
+    --label "Ours, Cartpoles model + ψ stage" --out results/cartpoles-ours-psi.json \
+    --figure docs/images/cartpoles-ours-psi.png
   $SP evaluate --model transporter --checkpoint models/transporter-cartpoles.pt \
     --data data/v1/cartpoles --out results/cartpoles-transporter.json
   for d in "${DATASETS[@]}"; do
