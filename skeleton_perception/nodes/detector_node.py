@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -34,7 +33,6 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -59,6 +57,7 @@ from skeleton_perception.conversions import (
 )
 from skeleton_perception.msg import SkeletonGraph
 from skeleton_perception.nodes.buffering import LatestBuffer
+from skeleton_perception.nodes.runner import run_node
 from skeleton_perception.nodes.stats import LatencyWindow, RateMeter
 from skeleton_perception.visualization import draw_skeleton, skeleton_markers
 
@@ -496,22 +495,7 @@ class DetectorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``detector`` executable."""
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = DetectorNode()
-            except Exception as err:  # one clear line, no traceback, exit status 1
-                rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {err}")
-                return 1
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                executor.spin()
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(DetectorNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,12 @@ import threading
 import time
 from typing import Any
 
-import rclpy
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
     ParameterDescriptor,
     SetParametersResult,
 )
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -35,6 +33,7 @@ from std_msgs.msg import Header
 
 from skeleton_perception.conversions import ground_truth_to_msg, make_camera_info, rgb_to_image
 from skeleton_perception.msg import SkeletonGraph
+from skeleton_perception.nodes.runner import run_node
 
 NODE_NAME = "sim_camera"
 
@@ -225,22 +224,7 @@ class SimCameraNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of the ``sim_camera`` executable."""
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = SimCameraNode()
-            except Exception as err:
-                rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {err}")
-                return 1
-            executor = SingleThreadedExecutor()
-            executor.add_node(node)
-            try:
-                executor.spin()
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_node(SimCameraNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":
