@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|evaluate|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|evaluate|finetune|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -9,7 +9,7 @@ SP=.venv/bin/skeleton-perception
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 DATASETS=(cartpoles swimmers spiders spiders0shot mwhc)
 stages=("${@:-evaluate report}")
-[ "${stages[*]}" = "all" ] && stages=(data train evaluate report)
+[ "${stages[*]}" = "all" ] && stages=(data train evaluate finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -67,9 +67,16 @@ evaluate)
     $SP evaluate --model random --data "data/v1/$d" --out "results/$d-random.json"
   done
   ;;
+finetune)
+  # Issue 7's check: fine-tune the shipped model on a recorded simulated bag (RESULTS.md).
+  .venv/bin/python bench/finetune_bag.py --family cartpoles --out runs/finetune_bag3 --steps 300 \
+    --train-args "--config training/configs/default.yaml --set threads=1 lr=0.0001 train_modules=[pi,background]"
+  .venv/bin/skeleton-perception predict --bag runs/finetune_bag3/test.mcap --out runs/overlay.mp4 \
+    --snapshot docs/images/predict_bag.png
+  ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes results/notes.md
   ;;
-*) echo "unknown stage $stage (data, train, evaluate, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, evaluate, finetune, report, all)" >&2; exit 2 ;;
 esac
 done
