@@ -39,14 +39,6 @@ def checkpoint(tmp_path_factory):
     return str(write_random_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt"))
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 class Harness:
     """A detector node plus a test node in one executor, with helpers to talk to it."""
 

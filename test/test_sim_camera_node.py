@@ -21,14 +21,6 @@ pytestmark = pytest.mark.ros
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 
 
-@pytest.fixture(scope="module")
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 def test_publishes_image_camera_info_and_ground_truth(context):
     peer = rclpy.create_node("sim_camera_test_peer", context=context)
     got: dict[str, list] = {"image": [], "camera_info": [], "ground_truth": []}
