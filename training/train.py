@@ -18,6 +18,7 @@ import csv
 import math
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -97,18 +98,29 @@ def get_batch(dataset: Dataset, batch_size: int, seed: int, step: int):
     return source, target
 
 
-def load_init(model: SkeletonModel, init) -> None:
-    """Initialises the weights from a checkpoint path or a state dict (None: nothing)."""
+def load_init(model: SkeletonModel, init, skip: Sequence[str] = ()) -> None:
+    """Initialises the weights from a checkpoint path or a state dict (None: nothing).
+
+    Args:
+        model: the model to initialise.
+        init: checkpoint path or state dict.
+        skip: modules ("pi", "psi", "background") whose weights are not taken from
+            ``init`` (they are re-initialised; their architecture may differ, e.g. another
+            ``model.psi_head``).
+    """
     if init is None:
         return
-    if isinstance(init, dict):
-        model.load_state_dict(init)
-        return
-    ckpt = load_checkpoint(init)
+    state = init if isinstance(init, dict) else load_checkpoint(init)["model"]
+    prefixes = tuple(f"{name}." for name in skip)
+    state = {k: v for k, v in state.items() if not k.startswith(prefixes)}
     try:
-        model.load_state_dict(ckpt["model"])
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith(prefixes)]
+        if missing or unexpected:
+            raise RuntimeError(f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
     except RuntimeError as e:
-        raise CheckpointError(f"checkpoint {init}: weights do not fit this model ({e})") from e
+        name = "<state dict>" if isinstance(init, dict) else init
+        raise CheckpointError(f"checkpoint {name}: weights do not fit this model ({e})") from e
 
 
 @torch.no_grad()
@@ -185,7 +197,7 @@ def train(
             torch.set_rng_state(ckpt["metadata"]["rng_state"])
         print(f"resumed from {ckpt_path} at step {step}")
     else:
-        load_init(model, init)
+        load_init(model, init, skip=cfg.reinit_modules if init is not None else ())
         if init is not None and cfg.reinit_modules:
             fresh = build_model(cfg)  # the same seeded initialisation as a run from scratch
             for name in cfg.reinit_modules:

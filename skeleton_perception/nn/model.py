@@ -13,11 +13,19 @@ from torch import nn
 
 from .background import BackgroundNet
 from .npt import NeuralPointTransporter
-from .points import PointSet, categorical_points, refine_subpixel, spatial_softmax_points
+from .pairwise_psi import PairwiseSkeletonNet
+from .points import (
+    PointSet,
+    categorical_points,
+    index_to_xy,
+    refine_subpixel,
+    spatial_softmax_points,
+)
 from .skeleton_net import SkeletonNet
 from .unet import UNet
 
 POINT_REPRS = ("categorical", "spatial_softmax")
+PSI_HEADS = ("conv", "pairwise")
 
 
 @dataclass
@@ -29,6 +37,11 @@ class ModelConfig:
         image_size: side of the square network input (64 in the paper).
         unet_width: channels of π's first Double-Conv.
         psi_width: channels of ψ's first layers.
+        psi_head: "conv" (the paper's CNN + fully connected layer over pair ids,
+            :class:`SkeletonNet`) or "pairwise" (a permutation-equivariant head that
+            scores each pair from the image along its segment, :class:`PairwiseSkeletonNet`).
+        psi_samples: points sampled on each segment by the pairwise head.
+        psi_hidden: width of the pairwise head's MLPs.
         bg_width: channels of B.
         bg_latent: size of B's background vector (its bottleneck).
         bg_input_size: side of the downsampled frame B sees (16 in the paper).
@@ -48,6 +61,9 @@ class ModelConfig:
     image_size: int = 64
     unet_width: int = 16
     psi_width: int = 32
+    psi_head: str = "conv"
+    psi_samples: int = 9
+    psi_hidden: int = 64
     bg_width: int = 32
     bg_latent: int = 32
     bg_input_size: int = 16
@@ -66,6 +82,8 @@ class ModelConfig:
             raise ValueError(
                 f"model.point_repr must be one of {POINT_REPRS}, got {self.point_repr!r}"
             )
+        if self.psi_head not in PSI_HEADS:
+            raise ValueError(f"model.psi_head must be one of {PSI_HEADS}, got {self.psi_head!r}")
         if self.num_points < 2:
             raise ValueError(f"model.num_points must be >= 2, got {self.num_points}")
         if self.image_size % 16:
@@ -101,7 +119,15 @@ class SkeletonModel(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or ModelConfig()
         self.pi = UNet(3, cfg.num_points, cfg.unet_width).to(memory_format=torch.channels_last)
-        self.psi = SkeletonNet(cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip)
+        if cfg.psi_head == "pairwise":
+            self.psi = PairwiseSkeletonNet(
+                cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip,
+                cfg.psi_samples, cfg.psi_hidden,
+            )  # fmt: skip
+        else:
+            self.psi = SkeletonNet(
+                cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip
+            )
         self.background = BackgroundNet(
             cfg.bg_width, cfg.bg_latent, cfg.bg_input_size, cfg.image_size
         )
@@ -117,14 +143,31 @@ class SkeletonModel(nn.Module):
         tau = self.cfg.gumbel_tau if tau is None else tau
         return categorical_points(logits, tau, sample=sample, hard=self.cfg.gumbel_hard and sample)
 
-    def link_logits(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        """ψ's raw link logits: (B, 3, H, W) images, (B, P, H, W) maps -> (B, P(P-1)/2)."""
-        heat = point_heatmaps(maps.detach() if self.cfg.psi_detach_points else maps)
-        return self.psi.logits(torch.cat([images - 0.5, heat], dim=1))
+    def link_logits(
+        self, images: torch.Tensor, maps: torch.Tensor, xy: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """ψ's raw link logits.
 
-    def connectivity(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        """ψ: (B, 3, H, W) images and their (B, P, H, W) maps -> (B, P, P) S."""
-        return self.psi.probabilities(self.link_logits(images, maps))
+        Args:
+            images: (B, 3, H, W) in [0, 1].
+            maps: (B, P, H, W) location maps.
+            xy: (B, P, 2) point pixels (the pairwise head; default: the maps' modes).
+
+        Returns:
+            (B, P(P-1)/2) logits.
+        """
+        heat = point_heatmaps(maps.detach() if self.cfg.psi_detach_points else maps)
+        if self.cfg.psi_head == "conv":
+            return self.psi.logits(torch.cat([images - 0.5, heat], dim=1))
+        if xy is None:
+            xy = index_to_xy(maps.flatten(2).argmax(-1), maps.shape[-1]).to(maps.dtype)
+        return self.psi.logits(images - 0.5, heat, xy.detach())
+
+    def connectivity(
+        self, images: torch.Tensor, maps: torch.Tensor, xy: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """ψ: (B, 3, H, W) images, their (B, P, H, W) maps (and xy) -> (B, P, P) S."""
+        return self.psi.probabilities(self.link_logits(images, maps, xy))
 
     def forward(self, source: torch.Tensor, target: torch.Tensor, tau: float | None = None) -> dict:
         """One batch of training pairs.
@@ -143,7 +186,7 @@ class SkeletonModel(nn.Module):
         both = self.points(torch.cat([source, target]), sample=self.training, tau=tau)
         ps = PointSet(*(t[:n] for t in (both.logits, both.maps, both.xy, both.xy_hard)))
         pt = PointSet(*(t[n:] for t in (both.logits, both.maps, both.xy, both.xy_hard)))
-        link_logits = self.link_logits(source, ps.maps)
+        link_logits = self.link_logits(source, ps.maps, ps.xy_hard)
         S = self.psi.probabilities(link_logits)
         background = self.background(target)
         recon = self.npt(source, ps.maps, pt.maps, background)
@@ -159,4 +202,4 @@ class SkeletonModel(nn.Module):
             xy = refine_subpixel(pts.logits / self.cfg.gumbel_tau)
         else:
             xy = pts.xy
-        return xy, self.connectivity(images, pts.maps)
+        return xy, self.connectivity(images, pts.maps, xy)
