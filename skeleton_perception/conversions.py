@@ -137,10 +137,18 @@ def image_to_rgb(msg: Image, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.
     return to_rgb(pixels, msg.encoding)
 
 
-def to_rgb(pixels: np.ndarray, encoding: str) -> np.ndarray:
-    """Converts an array in one of :data:`RGB_ENCODINGS` to a new (H, W, 3) uint8 RGB array."""
+def to_rgb(pixels: np.ndarray, encoding: str, copy: bool = True) -> np.ndarray:
+    """Converts an array in one of :data:`RGB_ENCODINGS` to an (H, W, 3) uint8 RGB array.
+
+    Args:
+        pixels: the array (e.g. from :func:`image_to_numpy`).
+        encoding: its encoding.
+        copy: always return a new array. False: ``rgb8`` pixels are returned as they are
+            (possibly a view into the message, not contiguous: do not modify it); the other
+            encodings are converted into a new array either way.
+    """
     if encoding == "rgb8":
-        return np.ascontiguousarray(pixels).copy()
+        return np.ascontiguousarray(pixels).copy() if copy else pixels
     if encoding == "bgr8":
         return cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_BGR2RGB)
     if encoding == "rgba8":

@@ -10,6 +10,7 @@ Joints are the foreground points with at least one link after thresholding S at
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, build_model_from_checkpoint, load_checkpoint
+from .nn.inference import optimize_for_inference
 from .nn.model import SkeletonModel
 from .preprocess import Letterbox, to_tensor_layout
 from .skeleton import Skeleton
@@ -30,6 +32,15 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+@functools.lru_cache(maxsize=8)
+def _upper_pairs(num_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the strict upper triangle (read-only, cached)."""
+    iu, ju = np.triu_indices(num_points, k=1)
+    iu.setflags(write=False)
+    ju.setflags(write=False)
+    return iu, ju
 
 
 def skeleton_from_prediction(
@@ -51,17 +62,23 @@ def skeleton_from_prediction(
     """
     P = S.shape[0]
     points = letterbox.to_input_pixels(xy)
-    S = S.astype(np.float32)
-    iu, ju = np.triu_indices(P, k=1)
-    keep = S[iu, ju] > link_threshold
-    iu, ju = iu[keep], ju[keep]
-    score = np.zeros(P, np.float32)
-    np.maximum.at(score, iu, S[iu, ju])
-    np.maximum.at(score, ju, S[iu, ju])
+    S = np.array(S, dtype=np.float32)  # a copy: the Skeleton owns its matrix
+    iu, ju = _upper_pairs(P)
+    s = S[iu, ju]
+    keep = s > link_threshold
+    iu, ju, s = iu[keep], ju[keep], s[keep]
+    # score of a point: its strongest link (0 without links)
+    links = np.zeros((P, P), np.float32)
+    links[iu, ju] = s
+    links[ju, iu] = s
+    score = links.max(1) if P else np.zeros(0, np.float32)
     ok = score >= min_joint_score
     both = ok[iu] & ok[ju]
     iu, ju = iu[both], ju[both]
-    ids = np.unique(np.concatenate([iu, ju])).astype(np.int64)
+    linked = np.zeros(P, bool)
+    linked[iu] = True
+    linked[ju] = True
+    ids = np.flatnonzero(linked).astype(np.int64)
     row = np.full(P, -1, np.int64)
     row[ids] = np.arange(len(ids))
     return Skeleton(
@@ -86,6 +103,16 @@ class SkeletonDetector:
         min_joint_score: drop joints whose strongest link is weaker.
         half: run in float16 (CUDA only; ignored on CPU).
         source: where the weights came from (for messages).
+        optimize: run an inference-only copy of the model
+            (:func:`~skeleton_perception.nn.inference.optimize_for_inference`: BatchNorm
+            folded into the convolutions, prepacked oneDNN convolutions with fused
+            activations on the CPU), the same outputs up to float rounding. False: run
+            ``model`` itself.
+
+    Attributes:
+        model: the model as given (eval mode, on ``device``).
+        inference_model: what :meth:`predict_batch` runs: the optimised copy, or
+            ``model`` when ``optimize`` is False.
     """
 
     def __init__(
@@ -96,6 +123,7 @@ class SkeletonDetector:
         min_joint_score: float = 0.0,
         half: bool = False,
         source: str = "<memory>",
+        optimize: bool = True,
     ):
         self._device = resolve_device(device)
         self.half = bool(half) and self._device.type == "cuda"
@@ -107,6 +135,15 @@ class SkeletonDetector:
         self.input_size = int(model.cfg.image_size)
         self.num_points = int(model.cfg.num_points)
         self.source = source
+        self.inference_model = self.model
+        if optimize:
+            self.inference_model = optimize_for_inference(self.model, self._calibrate)
+
+    def _calibrate(self, model: SkeletonModel) -> None:
+        """One inference on a fixed random image (records what the optimiser needs)."""
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(1, 3, self.input_size, self.input_size, generator=g)
+        model.predict(x.to(self._device, torch.float16 if self.half else torch.float32))
 
     @classmethod
     def from_checkpoint(
@@ -116,8 +153,11 @@ class SkeletonDetector:
         link_threshold: float = 0.5,
         min_joint_score: float = 0.0,
         half: bool = False,
+        optimize: bool = True,
     ) -> SkeletonDetector:
         """Loads a checkpoint (None: the shipped default model).
+
+        The arguments after ``path`` are the constructor's.
 
         Raises:
             CheckpointError: missing, unreadable or mismatched checkpoint (names the file).
@@ -131,7 +171,9 @@ class SkeletonDetector:
                 )
         ckpt = load_checkpoint(path, map_location="cpu")
         model = build_model_from_checkpoint(ckpt, path)
-        return cls(model, device, link_threshold, min_joint_score, half, source=str(path))
+        return cls(
+            model, device, link_threshold, min_joint_score, half, str(path), optimize=optimize
+        )
 
     @property
     def device(self) -> str:
@@ -147,7 +189,9 @@ class SkeletonDetector:
         """List of HxWx3 uint8 RGB images (any sizes) -> list of Skeletons."""
         if len(images) == 0:
             return []
-        boxes, batch = [], []
+        size = self.input_size
+        boxes = []
+        batch = np.empty((len(images), 3, size, size), np.float32)
         for k, image in enumerate(images):
             image = np.asarray(image)
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -155,13 +199,13 @@ class SkeletonDetector:
                     f"image {k}: expected an HxWx3 uint8 RGB array, got shape {image.shape} "
                     f"dtype {image.dtype}"
                 )
-            box = Letterbox.fit(image.shape[1], image.shape[0], self.input_size)
+            box = Letterbox.fit(image.shape[1], image.shape[0], size)
             boxes.append(box)
-            batch.append(to_tensor_layout(box.apply(image)))
-        x = torch.from_numpy(np.stack(batch)).to(self._device)
+            to_tensor_layout(box.apply(image), out=batch[k])
+        x = torch.from_numpy(batch).to(self._device)
         if self.half:
             x = x.half()
-        xy, S = self.model.predict(x)
+        xy, S = self.inference_model.predict(x)
         xy = xy.float().cpu().numpy()
         S = S.float().cpu().numpy()
         return [

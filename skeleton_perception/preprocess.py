@@ -102,6 +102,18 @@ class Letterbox:
         return out
 
 
-def to_tensor_layout(image: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 -> 3xHxW float32 in [0, 1] (the network's input layout)."""
-    return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / 255.0
+def to_tensor_layout(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """HxWx3 uint8 -> 3xHxW float32 in [0, 1] (the network's input layout).
+
+    Args:
+        image: HxWx3 uint8.
+        out: a 3xHxW float32 array to write into (e.g. one slot of a batch); None: a new
+            array.
+
+    Returns:
+        ``out`` or the new array.
+    """
+    chw = image.transpose(2, 0, 1)
+    if out is None:
+        out = np.empty(chw.shape, np.float32)
+    return np.divide(chw, np.float32(255.0), out=out)

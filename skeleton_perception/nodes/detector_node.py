@@ -397,7 +397,8 @@ class DetectorNode(Node):
             if frame.compressed is not None:
                 rgb = compressed_to_rgb(frame.compressed, self._max_pixels)
             else:
-                rgb = to_rgb(frame.pixels, frame.encoding)
+                # rgb8 is used in place: the detector and draw_skeleton only read it
+                rgb = to_rgb(frame.pixels, frame.encoding, copy=False)
         except ImageConversionError as err:
             self._count_malformed(err)
             return
