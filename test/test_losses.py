@@ -17,6 +17,7 @@ from skeleton_perception.training.losses import (
     occupancy,
     recon_loss,
     relaxed_max,
+    rigid_loss,
     segment_distance,
     sparse_loss,
     uniform_loss,
@@ -162,6 +163,20 @@ def test_length_loss_hinges():
     torch.testing.assert_close(length_loss(S, xy, 64, 0.1, 0.5), torch.tensor(expected))
 
 
+def test_rigid_loss_charges_links_whose_length_changes():
+    # points 0-1 move together (a bone), point 2 swings away from 0 between the frames
+    src = torch.tensor([[[10.0, 10.0], [20.0, 10.0], [10.0, 30.0]]])
+    tgt = torch.tensor([[[12.0, 10.0], [22.0, 10.0], [40.0, 10.0]]])
+    bone = matrix(3, {(0, 1): 1.0})
+    torch.testing.assert_close(rigid_loss(bone, src, tgt, 64), torch.tensor(0.0))
+    across = matrix(3, {(0, 2): 0.5})
+    # |0-2|: 20 in the source, 28 in the target
+    torch.testing.assert_close(rigid_loss(across, src, tgt, 64), torch.tensor(0.5 * 8 / 64 / 3))
+    S = matrix(3, {(0, 2): 0.5}).requires_grad_()
+    rigid_loss(S, src, tgt, 64).backward()
+    assert S.grad[0, 0, 2] > 0 and S.grad[0, 0, 1] == 0
+
+
 @pytest.mark.parametrize("repr_", ["categorical", "spatial_softmax"])
 def test_compute_losses_total_and_gradients(repr_):
     torch.manual_seed(0)
@@ -196,6 +211,8 @@ def test_link_logit_penalty_is_optional():
     s, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     out = model(s, t)
     assert "link_logit_l2" not in compute_losses(out, t, LossConfig())
+    assert "rigid" not in compute_losses(out, t, LossConfig())
+    assert torch.isfinite(compute_losses(out, t, LossConfig(rigid=1.0))["rigid"])
     parts = compute_losses(out, t, LossConfig(link_logit_l2=0.01))
     expected = out["link_logits"].square().sum(-1).mean()
     torch.testing.assert_close(parts["link_logit_l2"], expected)

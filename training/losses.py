@@ -60,6 +60,9 @@ class LossConfig:
             back logits that drifted past ψ's clip, where S is flat and no loss reaches
             them (measured: every logit of the step-3000 ψ sat at |z| ~ 8-11 > c = 4).
         link_logit_bound: c of ``link_logit_excess`` (normally ``model.link_logit_clip``).
+        rigid: weight of ℓ_rigid (not in the paper; 0 = off): links whose length changes
+            between the source and the target frame are penalised, since a bone is rigid.
+            See :func:`rigid_loss`.
     """
 
     recon: float = 10.0
@@ -87,6 +90,7 @@ class LossConfig:
     link_logit_l2: float = 0.0
     link_logit_excess: float = 0.0
     link_logit_bound: float = 4.0
+    rigid: float = 0.0
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -321,6 +325,28 @@ def length_loss(
     return (S[:, i, j] * hinge).mean()
 
 
+def rigid_loss(S: torch.Tensor, xy_source: torch.Tensor, xy_target: torch.Tensor, size: int):
+    """ℓ_rigid: mean_b sum_ij S_ij |l_ij(source) - l_ij(target)| / P (not in the paper).
+
+    Bones are rigid: the two end points of a true link keep their distance when the
+    object moves, while two points on different parts (or across a joint) do not. The
+    lengths come from the hard point pixels (no gradient to π); the sum over pairs is
+    divided by P so that the loss, like ℓ_near, is of the order of one per point.
+
+    Args:
+        S: (B, P, P) connectivity of the source.
+        xy_source: (B, P, 2) source point pixels.
+        xy_target: (B, P, 2) target point pixels (same ids).
+        size: image side; lengths are fractions of it.
+    """
+    P = S.shape[-1]
+    i, j = pair_indices(P, S.device)
+    ls = (xy_source[:, i] - xy_source[:, j]).norm(dim=-1)
+    lt = (xy_target[:, i] - xy_target[:, j]).norm(dim=-1)
+    change = ((ls - lt).abs() / size).detach()  # (B, E)
+    return (S[:, i, j] * change).sum(-1).mean() / P
+
+
 def logit_excess(z: torch.Tensor, bound: float) -> torch.Tensor:
     """mean_b sum_ij relu(|z_ij| - bound)^2: how far the link logits lie past the clip."""
     return F.relu(z.abs() - bound).square().sum(-1).mean()
@@ -384,6 +410,9 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
             length_loss(S, f.xy, W, cfg.length_min, cfg.length_max) for f in (ks, kt)
         )
         total = total + cfg.length * parts["length"]
+    if cfg.rigid:
+        parts["rigid"] = rigid_loss(S, ps.xy_hard, pt.xy_hard, W)
+        total = total + cfg.rigid * parts["rigid"]
     if cfg.link_logit_l2 and "link_logits" in out:
         parts["link_logit_l2"] = out["link_logits"].square().sum(-1).mean()
         total = total + cfg.link_logit_l2 * parts["link_logit_l2"]

@@ -16,7 +16,7 @@ For an image and its P points (xy in network pixels):
    f_i + f_j, |f_i - f_j| (end points), the mean and the minimum of the interior
    samples (is the object continuous along the segment?), and the segment's length,
    |dx| and |dy| as fractions of the image side;
-3. an MLP embeds each pair (h_ij), each point pools the embeddings of its pairs (max),
+3. after a LayerNorm of those features, an MLP embeds each pair (h_ij), each point pools the embeddings of its pairs (max),
    and a second MLP scores the pair from h_ij, m_i + m_j and |m_i - m_j|. The pooling
    lets a pair compete with the other pairs of its end points (one link along a pole
    instead of links between every two points on it).
@@ -85,8 +85,12 @@ class PairwiseSkeletonNet(nn.Module):
             *_conv(width, width, 3, dilation=2),
             *_conv(width, width, 3),
         )
+        self.norm = nn.LayerNorm(4 * width + 3)
         self.embed = _mlp([4 * width + 3, hidden, hidden])
         self.score = _mlp([3 * hidden, hidden, 1])
+        # start undecided (S ~ 0.5 for every pair) so no loss wins by a global shift first
+        nn.init.zeros_(self.score[-1].bias)
+        self.score[-1].weight.data.mul_(0.1)
 
     def pair_features(self, feat: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
         """Symmetric features of every pair.
@@ -125,7 +129,7 @@ class PairwiseSkeletonNet(nn.Module):
         """
         occupancy = heat.amax(1, keepdim=True)  # (B, 1, H, W), the same for any point order
         feat = self.trunk(torch.cat([image, occupancy], dim=1))  # (B, C, H/2, W/2)
-        h = self.embed(self.pair_features(feat, xy))  # (B, E, D)
+        h = self.embed(self.norm(self.pair_features(feat, xy)))  # (B, E, D)
         B, _, D = h.shape
         P = xy.shape[1]
         i, j = pair_indices(P, xy.device)
