@@ -325,6 +325,12 @@ def test_shipped_params_file_loads(harness):
     config = Path(__file__).resolve().parents[1] / "config" / "detector.yaml"
     h = harness("--params-file", str(config))
     assert h.node.get_parameter("link_threshold").value == 0.5
+    assert h.node.detector.inference_model is not h.node.detector.model  # optimised copy
+
+
+def test_optimize_false_runs_the_model_as_loaded(harness):
+    h = harness("-p", "optimize:=false")
+    assert h.node.detector.inference_model is h.node.detector.model
 
 
 @pytest.mark.parametrize(
