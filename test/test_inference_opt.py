@@ -31,6 +31,15 @@ FRAMES = Path(__file__).with_name("fixtures") / "sim_frames.npz"
 needs_packing = pytest.mark.skipif(not packing_available(), reason="no oneDNN in this torch")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One PyTorch thread, as the node runs (and fast on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def randomise_batchnorm(module: nn.Module, seed: int = 0) -> nn.Module:
     """Gives every BatchNorm non-trivial running statistics and affine parameters."""
     g = torch.Generator().manual_seed(seed)
@@ -303,3 +312,21 @@ def test_to_rgb_without_copy_passes_rgb8_through():
     assert to_rgb(pixels, "rgb8") is not pixels
     bgr = np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
     np.testing.assert_array_equal(to_rgb(bgr, "bgr8", copy=False), bgr[..., ::-1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("half", [False, True])
+def test_optimised_detector_on_cuda_gives_the_same_skeletons(half):
+    model = randomise_batchnorm(SkeletonModel(ModelConfig()))
+    plain = SkeletonDetector(copy.deepcopy(model), device="cuda", half=half, optimize=False)
+    fast = SkeletonDetector(model, device="cuda", half=half)
+    assert count_modules(fast.inference_model, nn.BatchNorm2d) < count_modules(
+        plain.model, nn.BatchNorm2d
+    )
+    image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8)
+    a, b = plain(image), fast(image)
+    # cuDNN (TF32 by default) and float16 round more than the CPU: S is continuous and
+    # stays close; a point of a flat random map may move to a near-tied pixel, so most
+    # (not all) points must agree.
+    np.testing.assert_allclose(b.connectivity, a.connectivity, atol=3e-2 if half else 1e-2)
+    assert np.median(np.abs(b.points - a.points)) < 0.5
