@@ -1,6 +1,7 @@
 """Training pairs/s and inference ms/image of the default model, optimised vs naive.
 
     .venv/bin/python bench/bench_model.py [--threads 2] [--steps 10]
+    .venv/bin/python bench/bench_model.py --threads 1 --inference-only   # inference rows only
 
 The naive column is a straightforward eager implementation of the same step and the
 same architecture, run in the same process: NCHW tensors, Gumbel noise from
@@ -8,12 +9,21 @@ same architecture, run in the same process: NCHW tensors, Gumbel noise from
 image once, and ℓ_contiguity with a (B, P, P, H*W) product and a 7x7 max-pool. Targets on
 a 2-core CPU: >= 40 training pairs/s at P = 32, <= 3 ms per 64x64 image at batch 1.
 Timings on a shared machine vary with the load; both columns run interleaved.
+
+Inference rows: ``model.predict`` in eager mode (the trained model as is), the naive NCHW
+copy, a frozen TorchScript trace, and the inference-only copy that ``SkeletonDetector``
+runs (``skeleton_perception.nn.inference.optimize_for_inference``: BatchNorm folded,
+prepacked oneDNN convolutions with fused activations); then the whole ``SkeletonDetector``
+call on a 640x480 image, optimised vs ``optimize=False``. Variants are timed in
+interleaved rounds (medians pooled) so that a change in the machine's load hits all of
+them alike. The shipped model is used when present (``--random`` for random weights).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 
 import torch
@@ -21,6 +31,7 @@ import torch.nn.functional as F
 from skeleton_perception.training.losses import LossConfig, compute_losses
 
 from skeleton_perception.nn import ModelConfig, SkeletonModel
+from skeleton_perception.nn.inference import optimize_for_inference
 from skeleton_perception.nn.points import PointSet, expected_xy, index_to_xy
 
 
@@ -107,15 +118,90 @@ def timeit(fn, reps, warmup=2):
     return times[len(times) // 2]  # median
 
 
+def interleaved(fns: dict, reps: int, rounds: int = 5, warmup: int = 3) -> dict:
+    """Median seconds per call of each function, timed in alternating rounds."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict = {name: [] for name in fns}
+    per_round = max(1, reps // rounds)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
+
+
+def load_model(points: int, random_weights: bool) -> SkeletonModel:
+    """The shipped model (if present and not ``random_weights``), else random weights."""
+    from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint
+    from skeleton_perception.detector import DEFAULT_WEIGHTS
+
+    if not random_weights and DEFAULT_WEIGHTS.is_file():
+        return build_model_from_checkpoint(load_checkpoint(DEFAULT_WEIGHTS), DEFAULT_WEIGHTS)
+    return SkeletonModel(ModelConfig(num_points=points))
+
+
+def bench_inference(args) -> None:
+    """The inference rows (batch 1, 64x64 network input; then a 640x480 detector call)."""
+    import numpy as np
+
+    from skeleton_perception import SkeletonDetector
+
+    model = load_model(args.points, args.random).eval()
+    naive = make_naive(model).eval()
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    fast = optimize_for_inference(model, lambda m: m.predict(x))
+    with torch.inference_mode():
+        traced = torch.jit.optimize_for_inference(
+            torch.jit.freeze(torch.jit.trace(_Predict(model).eval(), x, check_trace=False))
+        )
+        ms = interleaved(
+            {
+                "eager": lambda: model.predict(x),
+                "naive": lambda: naive.predict(x),
+                "jit": lambda: traced(x),
+                "copy": lambda: fast.predict(x),
+            },
+            args.images,
+        )
+    ms = {k: v * 1000 for k, v in ms.items()}
+    print(
+        f"inference : eager {ms['eager']:6.2f} ms/image | naive {ms['naive']:6.2f} | frozen "
+        f"TorchScript {ms['jit']:6.2f} | inference copy (nn.inference) {ms['copy']:6.2f} | "
+        f"copy vs eager x{ms['eager'] / ms['copy']:.2f}, vs naive x{ms['naive'] / ms['copy']:.2f}"
+        f" | target <= 3 ms (batch 1)"
+    )
+    image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8)
+    dets = {
+        "optimised": SkeletonDetector(model, device="cpu"),
+        "plain": SkeletonDetector(copy.deepcopy(model), device="cpu", optimize=False),
+    }
+    det_ms = interleaved({k: (lambda d=d: d(image)) for k, d in dets.items()}, args.images)
+    det_ms = {k: v * 1000 for k, v in det_ms.items()}
+    print(
+        f"detector  : SkeletonDetector on 640x480, optimised {det_ms['optimised']:6.2f} ms | "
+        f"optimize=False {det_ms['plain']:6.2f} ms | x{det_ms['plain'] / det_ms['optimised']:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8, help="timed training steps each")
     parser.add_argument("--images", type=int, default=40, help="timed inference images each")
     parser.add_argument("--points", type=int, default=32)
+    parser.add_argument("--inference-only", action="store_true", help="skip the training row")
+    parser.add_argument("--random", action="store_true", help="random weights for inference")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.inference_only:
+        print(f"threads {args.threads}, load average {os.getloadavg()[0]:.1f}")
+        bench_inference(args)
+        return
     cfg = ModelConfig(num_points=args.points)
     model = SkeletonModel(cfg)
     naive = make_naive(model)
@@ -133,21 +219,7 @@ def main() -> None:
         f"speed-up x{pps_fast / pps_slow:.2f} | target >= 40 pairs/s"
     )
 
-    x = torch.rand(1, 3, 64, 64)
-    model.eval()
-    naive.eval()
-    with torch.inference_mode():
-        ms_fast = timeit(lambda: model.predict(x), args.images) * 1000
-        ms_slow = timeit(lambda: naive.predict(x), args.images) * 1000
-        traced = torch.jit.optimize_for_inference(
-            torch.jit.freeze(torch.jit.trace(_Predict(model).eval(), x, check_trace=False))
-        )
-        ms_jit = timeit(lambda: traced(x), args.images) * 1000
-    print(
-        f"inference : optimised {ms_fast:6.2f} ms/image | naive {ms_slow:6.2f} ms/image | "
-        f"speed-up x{ms_slow / ms_fast:.2f} | frozen TorchScript {ms_jit:.2f} ms "
-        f"(x{ms_slow / ms_jit:.2f}) | target <= 3 ms (batch 1)"
-    )
+    bench_inference(args)
 
 
 class _Predict(torch.nn.Module):

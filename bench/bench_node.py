@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_node.py            # 64x64 and 640x480, about 2 minutes
     .venv/bin/python bench/bench_node.py --flood    # + 1 kHz of 640x480 for 30 s
+    .venv/bin/python bench/bench_node.py --plain    # + the detector with optimize:=false
 
 This process publishes images (stamp = publish time) and receives ``skeleton`` back; each
 node under test runs in a process of its own, as on a robot. Latency is publish ->
@@ -11,18 +12,22 @@ skeleton received (one host, one clock). Three nodes, measured in the same run:
   what the transport allows;
 * ``naive``: a single-threaded node that converts the image and runs the model inside its
   subscription callback (sensor-data QoS, depth 5), the usual first version of a node;
-* ``detector``: ``skeleton_perception``'s node (depth-1 drop-oldest buffer + worker).
+* ``detector``: ``skeleton_perception``'s node (depth-1 drop-oldest buffer + worker);
+* ``detector-plain`` (with ``--plain``): the same node with ``optimize:=false`` (the model
+  as loaded instead of its inference-optimised copy): before/after in the same run.
 
 Two loads per image size: a steady stream (``--rate``, below the model's rate: latency)
 and a flood (``--flood-rate``, far above it: sustained output rate and latency under
 overload). ``model alone`` is ``SkeletonDetector`` called in a loop in a fresh process on the
-same image (no ROS): the ceiling for any node. All nodes use ``--threads`` PyTorch threads.
+same image (no ROS): the ceiling for any node; it is timed with the optimised model (what the
+nodes run) and with ``optimize=False`` (plain), interleaved. All nodes use ``--threads``
+PyTorch threads.
 
 The CPU may be shared with other work, so the measurements are interleaved: ``--rounds``
 rounds, each measuring every node and the model alone for ``--seconds`` per load, and the
 results pooled; all three node processes stay up, idle while another one is measured.
-The model is a randomly initialised checkpoint of the default architecture (the compute
-of a trained one) unless ``--model`` is given.
+The model is the shipped one (``skeleton_perception/weights/default.pt``; if absent, a
+randomly initialised checkpoint of the default architecture) unless ``--model`` is given.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ import numpy as np
 
 SIZES = {"64x64": (64, 64), "640x480": (640, 480)}
 ROLES = ("pass-through", "naive", "detector")
-CHILD_ROLES = (*ROLES, "model-alone")
+CHILD_ROLES = (*ROLES, "detector-plain", "model-alone")
 
 
 # ----------------------------------------------------------------- nodes under test
@@ -61,11 +66,12 @@ def run_role(role: str, model: str, threads: int, ros_args: list[str]) -> int:
 
     from skeleton_perception.conversions import image_to_rgb, skeleton_to_msg
 
-    if role == "detector":
+    if role in ("detector", "detector-plain"):
         from skeleton_perception.nodes import detector_node
 
         params = ["-p", f"model_path:={model}", "-p", "device:=cpu"]
         params += ["-p", f"num_threads:={threads}", "--log-level", "warn"]
+        params += ["-p", f"optimize:={'false' if role == 'detector-plain' else 'true'}"]
         return detector_node.main(["detector", *ros_args, *params])
 
     class PassThrough(Node):
@@ -135,7 +141,7 @@ def topic(role: str, name: str) -> str:
 class Source:
     """Publishes images to each node under test and records when skeletons come back."""
 
-    def __init__(self):
+    def __init__(self, roles: tuple[str, ...] = ROLES):
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -151,7 +157,8 @@ class Source:
         self.lock = threading.Lock()
         self.received: dict[str, list[tuple[int, int]]] = defaultdict(list)  # (stamp, recv) ns
         self.pubs, self.subs = {}, {}
-        for role in ROLES:
+        self.roles = roles
+        for role in roles:
             self.pubs[role] = self.node.create_publisher(Image, topic(role, "image"), camera_qos)
             self.subs[role] = self.node.create_subscription(
                 SkeletonGraph,
@@ -172,7 +179,7 @@ class Source:
 
     def wait_matched(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
-        for role in ROLES:
+        for role in self.roles:
             pub, sub = self.pubs[role], self.subs[role]
             while pub.get_subscription_count() == 0 or sub.get_publisher_count() == 0:
                 if time.monotonic() > deadline:
@@ -278,25 +285,33 @@ class ModelAlone:
 
         if threads:
             torch.set_num_threads(threads)
-        detector = SkeletonDetector.from_checkpoint(model, device="cpu")
+        detectors = {
+            "": SkeletonDetector.from_checkpoint(model, device="cpu"),
+            "plain ": SkeletonDetector.from_checkpoint(model, device="cpu", optimize=False),
+        }
         times: dict[str, list[float]] = defaultdict(list)
         for size, (w, h) in SIZES.items():
             pixels, _ = bench_image(w, h)
-            for _ in range(3):
-                detector(pixels)
-            for key, period in ((size, 0.0), (size + " paced", 1.0 / rate)):
-                start = time.monotonic()
-                while time.monotonic() - start < seconds:
-                    t = time.perf_counter()
+            for detector in detectors.values():
+                for _ in range(3):
                     detector(pixels)
-                    times[key].append(time.perf_counter() - t)
-                    time.sleep(max(0.0, period - (time.perf_counter() - t)))
+            for suffix, period in (("", 0.0), (" paced", 1.0 / rate)):
+                for prefix, detector in detectors.items():
+                    key = prefix + size + suffix
+                    start = time.monotonic()
+                    while time.monotonic() - start < seconds:
+                        t = time.perf_counter()
+                        detector(pixels)
+                        times[key].append(time.perf_counter() - t)
+                        time.sleep(max(0.0, period - (time.perf_counter() - t)))
         print(json.dumps(times))
         return 0
 
-    def summary(self, size: str) -> dict:
-        t = np.array(self.times[size])
-        paced = np.array(self.times[size + " paced"])
+    def summary(self, size: str, plain: bool = False) -> dict:
+        """Back-to-back rate (Hz) and paced p50 (ms) of the optimised (or plain) model."""
+        key = ("plain " if plain else "") + size
+        t = np.array(self.times[key])
+        paced = np.array(self.times[key + " paced"])
         return {"hz": len(t) / float(t.sum()), "p50": float(np.median(paced) * 1e3)}
 
 
@@ -369,15 +384,17 @@ def flood_check(source: Source, proc: subprocess.Popen, args) -> None:
     )
 
 
-def report(results: dict, alone: ModelAlone, args) -> None:
+def report(results: dict, alone: ModelAlone, args, roles: tuple[str, ...] = ROLES) -> None:
     print("\nresults (pooled over rounds):")
     for size in SIZES:
-        a = alone.summary(size)
+        a, b = alone.summary(size), alone.summary(size, plain=True)
         print(
             f"  {size}: model alone {a['hz']:.1f} Hz back to back, "
-            f"p50 {a['p50']:.1f} ms at {args.rate:.0f} Hz"
+            f"p50 {a['p50']:.1f} ms at {args.rate:.0f} Hz | plain model (optimize=False) "
+            f"{b['hz']:.1f} Hz, p50 {b['p50']:.1f} ms | optimised/plain rate "
+            f"x{a['hz'] / b['hz']:.2f}"
         )
-        for role in ROLES:
+        for role in roles:
             s, f = results[(role, size, "steady")], results[(role, size, "flood")]
             print(
                 f"    {role:12s} steady {s['in_hz']:4.0f} Hz: p50 {s['p50']:6.1f} ms "
@@ -398,6 +415,17 @@ def report(results: dict, alone: ModelAlone, args) -> None:
             f"steady p50 detector - pass-through {d['steady']['p50'] - p['steady']['p50']:.1f} ms "
             f"(model alone {a['p50']:.1f} ms)"
         )
+        if "detector-plain" in roles:
+            q = {k: results[("detector-plain", size, k)] for k in ("steady", "flood")}
+            b = alone.summary(size, plain=True)
+            print(
+                f"    optimised vs plain model (same run): steady p50 {d['steady']['p50']:.1f} vs "
+                f"{q['steady']['p50']:.1f} ms, flood output {d['flood']['out_hz']:.1f} vs "
+                f"{q['flood']['out_hz']:.1f} Hz "
+                f"(x{d['flood']['out_hz'] / q['flood']['out_hz']:.2f}), "
+                f"detector/model alone {d['flood']['out_hz'] / a['hz']:.2f} vs "
+                f"{q['flood']['out_hz'] / b['hz']:.2f}"
+            )
 
 
 def main() -> int:
@@ -412,6 +440,9 @@ def main() -> int:
     parser.add_argument("--flood", action="store_true", help="also run the flood check")
     parser.add_argument("--flood-hz", type=float, default=1000.0, help="flood check rate (1000)")
     parser.add_argument("--flood-seconds", type=float, default=30.0, help="its duration (30)")
+    parser.add_argument(
+        "--plain", action="store_true", help="also measure the detector with optimize:=false"
+    )
     args, ros_args = parser.parse_known_args()
     if args.role == "model-alone":
         return ModelAlone.run_child(args.model, args.threads, args.seconds, args.rate)
@@ -423,32 +454,33 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or default_model(Path(tmp))
         print(
-            f"bench_node: model {args.model or 'default architecture, random weights'}, "
+            f"bench_node: model {model}, "
             f"{args.threads} torch thread(s) per node, "
             f"FASTDDS_BUILTIN_TRANSPORTS={os.environ['FASTDDS_BUILTIN_TRANSPORTS']}, "
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-        procs = {role: spawn(role, model, args.threads) for role in ROLES}
-        source = Source()
+        roles = (*ROLES, "detector-plain") if args.plain else ROLES
+        procs = {role: spawn(role, model, args.threads) for role in roles}
+        source = Source(roles)
         try:
             alone = ModelAlone(model, args.threads)
             source.wait_matched()
             images = {size: bench_image(w, h) for size, (w, h) in SIZES.items()}
-            for role in ROLES:
+            for role in roles:
                 source.warm_up(role, images["64x64"][1])
             windows: dict = defaultdict(list)
             for r in range(args.rounds):
                 alone.measure(min(1.0, args.seconds), args.rate)
                 for size, (_pixels, msg) in images.items():
-                    for role in ROLES:
+                    for role in roles:
                         source.stream(role, msg, args.rate, 0.3)  # settle on this size
                         for load, rate in (("steady", args.rate), ("flood", args.flood_rate)):
                             w = source.measure(role, msg, rate, args.seconds)
                             windows[(role, size, load)].append(w)
                 print(f"  round {r + 1}/{args.rounds} done", flush=True)
             results = {key: pooled(ws) for key, ws in windows.items()}
-            report(results, alone, args)
+            report(results, alone, args, roles)
             if args.flood:
                 flood_check(source, procs["detector"], args)
         finally:
