@@ -16,6 +16,7 @@ from skeleton_perception.conversions import to_rgb
 from skeleton_perception.detector import DEFAULT_WEIGHTS, skeleton_from_prediction
 from skeleton_perception.nn import model as model_module
 from skeleton_perception.nn.inference import (
+    Folded,
     PackedConv2d,
     count_modules,
     fold_batchnorm,
@@ -190,6 +191,47 @@ def test_packed_convolution_falls_back_where_onednn_does_not_apply():
 
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration")
+class IndexesItsLayers(nn.Module):
+    """Calls the layers of its Sequential by position (placeholders must stay)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = conv_stack()
+
+    def forward(self, x):
+        first = self.body[:3](x)  # conv, BatchNorm, LeakyReLU: a feature tap
+        return self.body[3:](first), first
+
+
+class OwnForward(nn.Sequential):
+    """A Sequential subclass with a forward of its own."""
+
+    def forward(self, x):
+        return self[1](self[0](x)) * 2
+
+
+def test_placeholders_are_dropped_only_where_that_is_safe():
+    net = nn.Sequential(
+        conv_stack(), randomise_batchnorm(OwnForward(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)))
+    )
+    x = torch.randn(1, 5, 20, 20)
+    with torch.inference_mode():
+        ref = net(x)
+    fast = optimize_for_inference(net, lambda m: m(x))
+    assert count_modules(fast, Folded) == 1  # only inside OwnForward
+    assert len(fast[1]) == 2 and len(fast[0]) < len(net[0])
+    indexing = IndexesItsLayers()
+    with torch.inference_mode():
+        ref2 = indexing(x)
+    fast2 = optimize_for_inference(indexing, lambda m: m(x))
+    assert len(fast2.body) == len(indexing.body)  # positions kept: the example needs them
+    with torch.inference_mode():
+        torch.testing.assert_close(fast(x), ref, atol=1e-5, rtol=1e-5)
+        for a, b in zip(fast2(x), ref2, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")
 def test_without_onednn_only_batchnorm_is_folded():
     net = conv_stack()
     with torch.backends.mkldnn.flags(enabled=False):
@@ -237,6 +279,7 @@ def test_shipped_model_optimised_detector_gives_the_same_skeletons(shipped_pair)
     assert fast.inference_model is not fast.model and plain.inference_model is plain.model
     if packing_available():
         assert count_modules(fast.inference_model, PackedConv2d) > 0
+    assert count_modules(fast.inference_model, Folded) == 0  # placeholders dropped
     images = list(np.load(FRAMES)["images"])
     rng = np.random.default_rng(0)
     images += [

@@ -8,14 +8,18 @@ the modules of a deep copy and
 
 1. folds every BatchNorm that directly follows a convolution in an ``nn.Sequential``
    (or a subclass) into that convolution's weight and bias (eval mode: the running
-   statistics are constants), replacing the BatchNorm with ``nn.Identity``;
+   statistics are constants), replacing the BatchNorm with a :class:`Folded` identity;
 2. on the CPU with oneDNN (float32), replaces each ``nn.Conv2d`` with a
    :class:`PackedConv2d`: its weight reordered once into oneDNN's blocked layout instead
    of on every call, channels-last activations, and the ``ReLU`` / ``LeakyReLU`` that
    follows it in the same ``nn.Sequential`` fused into the convolution (the activation
-   module becomes ``nn.Identity``). Every packed convolution is checked against the plain
-   one on its recorded input before it is kept; a convolution that fails the check, or a
-   PyTorch build without the oneDNN operators, keeps the plain (folded) convolution.
+   module becomes a :class:`Folded` identity). Every packed convolution is checked against
+   the plain one on its recorded input before it is kept; a convolution that fails the
+   check, or a PyTorch build without the oneDNN operators, keeps the plain (folded)
+   convolution;
+3. with an ``example``, drops the :class:`Folded` placeholders from containers that use
+   ``nn.Sequential``'s own forward (one module call less each), unless the example's
+   outputs then change at all (code that indexes into a container by position).
 
 Training-only work needs nothing here: the copy is in eval mode with gradients off, and
 the model's own inference path (``predict``) already skips sampling and the background.
@@ -32,6 +36,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._pytree import tree_flatten
 
 # Activations that oneDNN can fuse into a convolution: module type -> (attr, scalars).
 _FUSABLE: dict[type[nn.Module], Callable[[nn.Module], tuple[str, list[float]]]] = {
@@ -41,6 +46,10 @@ _FUSABLE: dict[type[nn.Module], Callable[[nn.Module], tuple[str, list[float]]]] 
 
 # A packed convolution is kept when max |packed - plain| <= PACK_RTOL * max(1, max |plain|).
 PACK_RTOL = 1e-4
+
+
+class Folded(nn.Identity):
+    """Placeholder for a layer folded or fused into the convolution before it."""
 
 
 # ----------------------------------------------------------------- BatchNorm folding
@@ -96,8 +105,8 @@ def fold_batchnorm(module: nn.Module) -> int:
     """Folds every convolution + BatchNorm pair inside ``nn.Sequential`` containers.
 
     Works in place on ``module`` (use it on an eval-mode copy: the folded network no
-    longer updates running statistics). The BatchNorm is replaced by ``nn.Identity`` so
-    the container's indices and forward are unchanged.
+    longer updates running statistics). The BatchNorm is replaced by :class:`Folded` (an
+    ``nn.Identity``) so the container's indices and forward are unchanged.
 
     Returns:
         How many BatchNorm layers were folded.
@@ -109,7 +118,7 @@ def fold_batchnorm(module: nn.Module) -> int:
             conv, bn = seq._modules[a], seq._modules[b]
             if conv is not None and bn is not None and _foldable(conv, bn):
                 fold_conv_batchnorm(conv, bn)
-                seq._modules[b] = nn.Identity()
+                seq._modules[b] = Folded()
                 folded += 1
     return folded
 
@@ -171,10 +180,14 @@ class PackedConv2d(nn.Module):
         self.attr, self.scalars = "none", []
         if activation is not None:
             self.attr, self.scalars = _FUSABLE[type(activation)](activation)
+        self.input_size = None if input_size is None else list(input_size)
         # A plain attribute, not a buffer: ``.to()``/``.half()`` must not touch the opaque
         # oneDNN tensor (inputs it does not fit fall back to ``weight``).
-        self.packed = torch.ops.mkldnn._reorder_convolution_weight(
-            self.weight, self.padding, self.stride, self.dilation, self.groups, input_size
+        self.packed = self._pack()
+
+    def _pack(self) -> torch.Tensor:
+        return torch.ops.mkldnn._reorder_convolution_weight(
+            self.weight, self.padding, self.stride, self.dilation, self.groups, self.input_size
         )
 
     def reference(self, x: torch.Tensor) -> torch.Tensor:
@@ -226,9 +239,7 @@ class PackedConv2d(nn.Module):
         for key, value in self.__dict__.items():
             if key != "packed":
                 new.__dict__[key] = copy.deepcopy(value, memo)
-        new.packed = torch.ops.mkldnn._reorder_convolution_weight(
-            new.weight, new.padding, new.stride, new.dilation, new.groups, None
-        )
+        new.packed = new._pack()
         return new
 
 
@@ -307,7 +318,7 @@ def pack_convolutions(
                 continue
             seq._modules[name] = new
             if act_name is not None:
-                seq._modules[act_name] = nn.Identity()
+                seq._modules[act_name] = Folded()
             packed += 1
     # Then any other convolution (an attribute of a custom module).
     for parent in list(module.modules()):
@@ -322,6 +333,26 @@ def pack_convolutions(
                 parent._modules[name] = new
                 packed += 1
     return packed
+
+
+def drop_folded(module: nn.Module) -> int:
+    """Removes the :class:`Folded` placeholders from plain ``nn.Sequential`` containers.
+
+    Saves a module call per placeholder. Only containers whose class keeps
+    ``nn.Sequential.forward`` (which runs whatever modules remain, in order) are changed;
+    positions inside them shift, names do not.
+
+    Returns:
+        How many placeholders were removed.
+    """
+    dropped = 0
+    for seq in _sequentials(module):
+        if type(seq).forward is not nn.Sequential.forward:
+            continue
+        for name in [k for k, m in seq._modules.items() if isinstance(m, Folded)]:
+            del seq._modules[name]
+            dropped += 1
+    return dropped
 
 
 def record_conv_inputs(
@@ -376,7 +407,44 @@ def optimize_for_inference(
     if pack and packing_available():
         inputs = record_conv_inputs(fast, example) if example is not None else None
         pack_convolutions(fast, inputs)
+    if example is None:
+        return fast
+    # Without the placeholders the arithmetic is the same, so the example's outputs must be
+    # identical; if not (code that indexes into a container by position), put them back.
+    saved = {seq: dict(seq._modules) for seq in _sequentials(fast)}
+    with torch.inference_mode():
+        before = example(fast)
+        if drop_folded(fast):
+            try:
+                same = _identical(before, example(fast))
+            except (RuntimeError, IndexError, TypeError, ValueError):
+                same = False
+            if not same:
+                for seq, modules in saved.items():
+                    seq._modules.clear()
+                    seq._modules.update(modules)
     return fast
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """Whether two (nested) outputs are equal, tensors bit for bit."""
+    la, spec_a = tree_flatten(a)
+    lb, spec_b = tree_flatten(b)
+    if spec_a != spec_b:
+        return False
+    for x, y in zip(la, lb, strict=True):
+        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
+            if not (
+                isinstance(x, torch.Tensor)
+                and isinstance(y, torch.Tensor)
+                and x.shape == y.shape
+                and x.dtype == y.dtype
+                and torch.equal(x, y)
+            ):
+                return False
+        elif not bool(x == y):
+            return False
+    return True
 
 
 def count_modules(module: nn.Module, kind: type[nn.Module]) -> int:
