@@ -373,3 +373,15 @@ def test_optimised_detector_on_cuda_gives_the_same_skeletons(half):
     # (not all) points must agree.
     np.testing.assert_allclose(b.connectivity, a.connectivity, atol=3e-2 if half else 1e-2)
     assert np.median(np.abs(b.points - a.points)) < 0.5
+
+
+def test_detector_reads_a_row_padded_view_like_a_copy(shipped_pair):
+    _, fast = shipped_pair
+    rng = np.random.default_rng(3)
+    for w, h in [(64, 32), (160, 120)]:
+        rows = rng.integers(0, 256, (h, w * 3 + 8), np.uint8)  # step = 3w + 8, as on the wire
+        view = rows[:, : w * 3].reshape(h, w, 3)
+        assert not view.flags["C_CONTIGUOUS"]
+        a, b = fast(view), fast(np.ascontiguousarray(view))
+        np.testing.assert_array_equal(a.points, b.points)
+        np.testing.assert_array_equal(a.connectivity, b.connectivity)
