@@ -63,6 +63,15 @@ class LossConfig:
         rigid: weight of ℓ_rigid (not in the paper; 0 = off): links whose length changes
             between the source and the target frame are penalised, since a bone is rigid.
             See :func:`rigid_loss`.
+        psi_target: how ψ learns. "losses" (the paper): gradient descent on ℓ_near,
+            ℓ_sparse, ℓ_uniform, ℓ_length (and ℓ_rigid) through S. "search": for every
+            training pair the binary graph minimising those same weighted losses is found
+            by :func:`~skeleton_perception.training.skeleton_search.search_skeleton` and ψ
+            is trained to predict it from the source image (binary cross-entropy on its
+            logits, weight ``search``); the skeleton losses are then still computed and
+            logged, but carry no gradient.
+        search: weight of that cross-entropy.
+        search_pos_weight: weight of the positive (link) entries in it (links are rare).
     """
 
     recon: float = 10.0
@@ -91,6 +100,15 @@ class LossConfig:
     link_logit_excess: float = 0.0
     link_logit_bound: float = 4.0
     rigid: float = 0.0
+    psi_target: str = "losses"
+    search: float = 1.0
+    search_pos_weight: float = 5.0
+
+    def __post_init__(self):
+        if self.psi_target not in ("losses", "search"):
+            raise ValueError(
+                f"loss.psi_target must be 'losses' or 'search', got {self.psi_target!r}"
+            )
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -381,6 +399,7 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
         nt = neighbour_matrix(pt.maps, cfg.contiguity_kernel, cfg.contiguity_stride)
         parts["contiguity"] = contiguity_loss(ns, nt)
         total = total + cfg.contiguity * parts["contiguity"]
+    skel = total.new_zeros(())  # the skeleton losses' weighted sum
     parts["near"] = sum(
         near_loss(
             S,
@@ -389,10 +408,10 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
         )
         for f in (ks, kt)
     )
-    total = total + cfg.near * parts["near"]
+    skel = skel + cfg.near * parts["near"]
     if cfg.use_sparse:
         parts["sparse_links"], parts["sparse_joints"] = sparse_loss(S, cfg.sparse_p)
-        total = total + ramp * (
+        skel = skel + ramp * (
             cfg.sparse_links * parts["sparse_links"] + cfg.sparse_joints * parts["sparse_joints"]
         )
     if cfg.use_uniform:
@@ -404,15 +423,29 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
                 for f in (ps, pt)
             ]
         parts["uniform"] = sum(uniform_loss(S, d, cfg.uniform_alpha) for d in deltas)
-        total = total + ramp * cfg.uniform * parts["uniform"]
+        skel = skel + ramp * cfg.uniform * parts["uniform"]
     if cfg.length:
         parts["length"] = sum(
             length_loss(S, f.xy, W, cfg.length_min, cfg.length_max) for f in (ks, kt)
         )
-        total = total + cfg.length * parts["length"]
+        skel = skel + cfg.length * parts["length"]
     if cfg.rigid:
         parts["rigid"] = rigid_loss(S, ps.xy_hard, pt.xy_hard, W)
-        total = total + cfg.rigid * parts["rigid"]
+        skel = skel + cfg.rigid * parts["rigid"]
+    if cfg.psi_target == "search":
+        from .skeleton_search import search_skeleton  # (it imports this module)
+
+        target_S = search_skeleton(ps.xy_hard, pt.xy_hard, W, cfg)
+        i, j = pair_indices(S.shape[-1], S.device)
+        y = target_S[:, i, j]  # (B, E)
+        pos_weight = torch.tensor(cfg.search_pos_weight, device=y.device)
+        parts["search"] = F.binary_cross_entropy_with_logits(
+            out["link_logits"], y, pos_weight=pos_weight
+        )
+        parts["search_links"] = y.sum(-1).mean()
+        total = total + cfg.search * parts["search"]
+    else:
+        total = total + skel
     if cfg.link_logit_l2 and "link_logits" in out:
         parts["link_logit_l2"] = out["link_logits"].square().sum(-1).mean()
         total = total + cfg.link_logit_l2 * parts["link_logit_l2"]

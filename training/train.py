@@ -35,8 +35,8 @@ from .visualize import plot_losses, plot_samples
 
 LOG_FIELDS = (
     "step", "time_s", "pairs_per_s", "total", "recon", "contiguity", "near", "sparse_links",
-    "sparse_joints", "uniform", "length", "rigid", "link_logit_l2", "link_logit_excess",
-    "fg_err_points", "fg_err_background", "ramp", "tau",
+    "sparse_joints", "uniform", "length", "rigid", "search", "search_links", "link_logit_l2",
+    "link_logit_excess", "fg_err_points", "fg_err_background", "ramp", "tau",
 )  # fmt: skip
 
 

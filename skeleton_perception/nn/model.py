@@ -42,6 +42,10 @@ class ModelConfig:
             scores each pair from the image along its segment, :class:`PairwiseSkeletonNet`).
         psi_samples: points sampled on each segment by the pairwise head.
         psi_hidden: width of the pairwise head's MLPs.
+        psi_standardize: the pairwise head standardises each image's logits over its
+            pairs (gain * z - offset; see :class:`PairwiseSkeletonNet`).
+        psi_gain: that gain.
+        psi_offset: that offset.
         bg_width: channels of B.
         bg_latent: size of B's background vector (its bottleneck).
         bg_input_size: side of the downsampled frame B sees (16 in the paper).
@@ -64,6 +68,9 @@ class ModelConfig:
     psi_head: str = "conv"
     psi_samples: int = 9
     psi_hidden: int = 64
+    psi_standardize: bool = False
+    psi_gain: float = 2.0
+    psi_offset: float = 4.0
     bg_width: int = 32
     bg_latent: int = 32
     bg_input_size: int = 16
@@ -122,7 +129,8 @@ class SkeletonModel(nn.Module):
         if cfg.psi_head == "pairwise":
             self.psi = PairwiseSkeletonNet(
                 cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip,
-                cfg.psi_samples, cfg.psi_hidden,
+                cfg.psi_samples, cfg.psi_hidden, cfg.psi_standardize, cfg.psi_gain,
+                cfg.psi_offset,
             )  # fmt: skip
         else:
             self.psi = SkeletonNet(

@@ -1,0 +1,71 @@
+"""The greedy minimiser of the skeleton losses, on graphs whose optimum is known."""
+
+import pytest
+import torch
+from skeleton_perception.training.losses import LossConfig, compute_losses
+from skeleton_perception.training.skeleton_search import search_skeleton
+
+from skeleton_perception.nn import ModelConfig, SkeletonModel
+
+# three points on a horizontal bar and one far below it
+BAR = torch.tensor([[[10.0, 32.0], [20.0, 32.0], [30.0, 32.0], [20.0, 60.0]]])
+
+
+def links(S):
+    i, j = torch.triu_indices(S.shape[-1], S.shape[-1], 1)
+    return {(int(a), int(b)) for a, b in zip(i, j, strict=True) if S[0, a, b] > 0}
+
+
+def cfg(**kw):
+    base = dict(near=10.0, near_scale=2.0, sparse_joints=50.0, sparse_links=0.0, uniform=0.0,
+                length=0.0, length_min=0.0, length_max=1.0)  # fmt: skip
+    return LossConfig(**{**base, **kw})
+
+
+def test_one_link_along_the_bar_covers_its_middle_point():
+    S = search_skeleton(BAR, BAR, 64, cfg())
+    torch.testing.assert_close(S, S.transpose(1, 2))
+    # the end-to-end link explains all three bar points with 2 joints; the far point
+    # is not worth a link of its own at this joint cost
+    assert links(S) == {(0, 2)}
+
+
+def test_no_near_reward_gives_an_empty_graph():
+    assert links(search_skeleton(BAR, BAR, 64, cfg(near=0.0))) == set()
+
+
+def test_cheap_joints_also_link_the_far_point():
+    found = links(search_skeleton(BAR, BAR, 64, cfg(sparse_joints=0.1)))
+    assert (0, 2) in found and any(3 in e for e in found) and len(found) == 2
+
+
+def test_rigidity_drops_a_link_whose_length_changes():
+    moved = BAR.clone()
+    moved[0, 2] = torch.tensor([20.0, 42.0])  # point 2 swings down about point 1
+    assert (0, 2) in links(search_skeleton(BAR, moved, 64, cfg()))
+    assert (0, 2) not in links(search_skeleton(BAR, moved, 64, cfg(rigid=400.0)))
+
+
+def test_max_links_and_batches():
+    xy = torch.cat([BAR, BAR.flip(1)])  # the same points in another order
+    S = search_skeleton(xy, xy, 64, cfg(sparse_joints=0.1), max_links=1)
+    assert S.shape == (2, 4, 4) and torch.all(S.sum((1, 2)) == 2)
+
+
+def test_search_target_trains_psi_only_through_the_cross_entropy():
+    torch.manual_seed(0)
+    model = SkeletonModel(ModelConfig(num_points=6, unet_width=4, psi_width=4, bg_width=4,
+                                      psi_head="pairwise"))  # fmt: skip
+    s, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    out = model(s, t)
+    parts = compute_losses(out, t, LossConfig(psi_target="search"))
+    assert {"search", "search_links", "near", "sparse_joints"} <= set(parts)
+    expected = 10.0 * parts["recon"] + 0.001 * parts["contiguity"] + parts["search"]
+    torch.testing.assert_close(parts["total"], expected)
+    parts["total"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.psi.parameters())
+
+
+def test_unknown_psi_target_is_rejected():
+    with pytest.raises(ValueError, match="psi_target"):
+        LossConfig(psi_target="oracle")
