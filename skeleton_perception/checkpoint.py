@@ -82,8 +82,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return ckpt
 
 
-def build_model_from_checkpoint(ckpt: dict, path: str | os.PathLike = "<memory>"):
+def build_model_from_checkpoint(
+    ckpt: dict, path: str | os.PathLike = "<memory>", overrides: dict | None = None
+):
     """A :class:`~skeleton_perception.nn.SkeletonModel` with the checkpoint's weights.
+
+    Args:
+        ckpt: the loaded checkpoint.
+        path: where it came from (for messages).
+        overrides: model config keys to replace, e.g. ``{"structure": "search"}`` (only
+            keys that do not change the weights' shapes make sense here).
 
     Raises:
         CheckpointError: when the config or the weights do not fit.
@@ -91,7 +99,7 @@ def build_model_from_checkpoint(ckpt: dict, path: str | os.PathLike = "<memory>"
     from .nn.model import ModelConfig, SkeletonModel
 
     try:
-        cfg = ModelConfig.from_dict(ckpt["config"]["model"])
+        cfg = ModelConfig.from_dict({**ckpt["config"]["model"], **(overrides or {})})
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {path}: bad model config ({e})") from e
     model = SkeletonModel(cfg)

@@ -154,10 +154,13 @@ class SkeletonDetector:
         min_joint_score: float = 0.0,
         half: bool = False,
         optimize: bool = True,
+        structure: str | None = None,
     ) -> SkeletonDetector:
         """Loads a checkpoint (None: the shipped default model).
 
-        The arguments after ``path`` are the constructor's.
+        The arguments after ``path`` are the constructor's, except ``structure``: how S is
+        predicted, "psi" (the network) or "search" (see ``ModelConfig.structure``); None
+        keeps the checkpoint's choice.
 
         Raises:
             CheckpointError: missing, unreadable or mismatched checkpoint (names the file).
@@ -170,7 +173,8 @@ class SkeletonDetector:
                     "yet; pass path= a checkpoint from `skeleton-perception train`"
                 )
         ckpt = load_checkpoint(path, map_location="cpu")
-        model = build_model_from_checkpoint(ckpt, path)
+        overrides = {} if structure is None else {"structure": structure}
+        model = build_model_from_checkpoint(ckpt, path, overrides)
         return cls(
             model, device, link_threshold, min_joint_score, half, str(path), optimize=optimize
         )

@@ -92,17 +92,18 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> TrainConfig:
         """Builds a config from a (possibly partial) nested dict."""
         cfg = cls()
-        for key, value in _flatten(d):
+        for key, value in flatten(d):
             set_value(cfg, key, value)
         return cfg
 
 
-def _flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """Nested dict -> [("a.b.c", value), ...] (the dotted keys of :func:`set_value`)."""
     items = []
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict):
-            items += _flatten(v, key + ".")
+            items += flatten(v, key + ".")
         else:
             items.append((key, v))
     return items

@@ -19,6 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from skeleton_perception.nn.skeleton_net import pair_indices
+from skeleton_perception.nn.structure_search import (
+    SearchConfig,
+    link_coverage,
+    occupancy,
+    search_skeleton,
+    segment_distance,
+)
 
 
 @dataclass
@@ -66,7 +73,7 @@ class LossConfig:
         psi_target: how ψ learns. "losses" (the paper): gradient descent on ℓ_near,
             ℓ_sparse, ℓ_uniform, ℓ_length (and ℓ_rigid) through S. "search": for every
             training pair the binary graph minimising those same weighted losses is found
-            by :func:`~skeleton_perception.training.skeleton_search.search_skeleton` and ψ
+            by :func:`~skeleton_perception.nn.structure_search.search_skeleton` and ψ
             is trained to predict it from the source image (binary cross-entropy on its
             logits, weight ``search``); the skeleton losses are then still computed and
             logged, but carry no gradient.
@@ -109,6 +116,23 @@ class LossConfig:
             raise ValueError(
                 f"loss.psi_target must be 'losses' or 'search', got {self.psi_target!r}"
             )
+
+    def search_config(self) -> SearchConfig:
+        """These weights as the objective of :func:`search_skeleton` (ramp not applied)."""
+        return SearchConfig(
+            near=self.near,
+            near_scale=self.near_scale,
+            sparse_joints=self.sparse_joints if self.use_sparse else 0.0,
+            sparse_links=self.sparse_links if self.use_sparse else 0.0,
+            uniform=self.uniform if self.use_uniform else 0.0,
+            uniform_kernel=self.uniform_kernel,
+            uniform_alpha=self.uniform_alpha,
+            uniform_samples=self.uniform_samples,
+            length=self.length,
+            length_min=self.length_min,
+            length_max=self.length_max,
+            rigid=self.rigid,
+        )
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -174,23 +198,6 @@ def contiguity_loss(n_source: torch.Tensor, n_target: torch.Tensor) -> torch.Ten
 
 
 # --- ℓ_near -----------------------------------------------------------------------------
-
-
-def segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Distance from points to segments.
-
-    Args:
-        p: (B, Q, 2) points.
-        a: (B, E, 2) segment starts.
-        b: (B, E, 2) segment ends.
-
-    Returns:
-        (B, Q, E) Euclidean distances.
-    """
-    ab = (b - a)[:, None]  # (B, 1, E, 2)
-    ap = p[:, :, None] - a[:, None]  # (B, Q, E, 2)
-    t = ((ap * ab).sum(-1) / (ab * ab).sum(-1).clamp_min(1e-9)).clamp(0, 1)  # (B, Q, E)
-    return (ap - t[..., None] * ab).norm(dim=-1)
 
 
 def relaxed_max(x: torch.Tensor, dim: int = -1, temperature: float = 0.1) -> torch.Tensor:
@@ -263,50 +270,6 @@ def sparse_loss(S: torch.Tensor, p: float = 0.5) -> tuple[torch.Tensor, torch.Te
 
 
 # --- ℓ_uniform --------------------------------------------------------------------------
-
-
-def occupancy(xy_hard: torch.Tensor, h: int, w: int, kernel: int = 5) -> torch.Tensor:
-    """π̄ of eq. 7: 1 where some point lies within the max-pool kernel, else 0.
-
-    Built from the hard (sampled) point pixels, so it is exactly {0, 1} (δ only enters
-    ℓ_uniform through the indicator [δ < α], which has no gradient).
-
-    Returns:
-        (B, H, W) occupancy.
-    """
-    B = xy_hard.shape[0]
-    x = xy_hard[..., 0].round().long().clamp(0, w - 1)
-    y = xy_hard[..., 1].round().long().clamp(0, h - 1)
-    occ = torch.zeros(B, h * w, device=xy_hard.device)
-    occ.scatter_(1, y * w + x, 1.0)
-    return F.max_pool2d(occ.view(B, 1, h, w), kernel, stride=1, padding=kernel // 2)[:, 0]
-
-
-def link_coverage(occ: torch.Tensor, xy_hard: torch.Tensor, samples: int = 32) -> torch.Tensor:
-    """δ_ij: fraction of the segment i-j lying on occupied pixels.
-
-    The paper weighs pixels by exp(-distance to the segment) (eq. 7); here the segment
-    is sampled at ``samples`` evenly spaced points (nearest pixel), i.e. that weight
-    taken as an indicator of the segment itself.
-
-    Args:
-        occ: (B, H, W) occupancy from :func:`occupancy`.
-        xy_hard: (B, P, 2) hard pixel xy.
-        samples: points along each segment.
-
-    Returns:
-        (B, E) δ in [0, 1].
-    """
-    B, H, W = occ.shape
-    P = xy_hard.shape[1]
-    i, j = pair_indices(P, occ.device)
-    t = torch.linspace(0, 1, samples, device=occ.device)[None, None, :, None]
-    a, b = xy_hard[:, i, None, :], xy_hard[:, j, None, :]  # (B, E, 1, 2)
-    pts = (a + t[0] * (b - a)).round().long()  # (B, E, K, 2)
-    x, y = pts[..., 0].clamp(0, W - 1), pts[..., 1].clamp(0, H - 1)
-    flat = occ.flatten(1)
-    vals = torch.gather(flat, 1, (y * W + x).flatten(1)).view(B, -1, samples)
-    return vals.mean(-1)
 
 
 def uniform_loss(S: torch.Tensor, delta: torch.Tensor, alpha: float = 0.8) -> torch.Tensor:
@@ -433,9 +396,7 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
         parts["rigid"] = rigid_loss(S, ps.xy_hard, pt.xy_hard, W)
         skel = skel + cfg.rigid * parts["rigid"]
     if cfg.psi_target == "search":
-        from .skeleton_search import search_skeleton  # (it imports this module)
-
-        target_S = search_skeleton(ps.xy_hard, pt.xy_hard, W, cfg)
+        target_S = search_skeleton([ps.xy_hard, pt.xy_hard], W, cfg.search_config())
         i, j = pair_indices(S.shape[-1], S.device)
         y = target_S[:, i, j]  # (B, E)
         pos_weight = torch.tensor(cfg.search_pos_weight, device=y.device)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from skeleton_perception.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from skeleton_perception.nn.model import SkeletonModel
 
-from .config import TrainConfig, load_config, parse_override, save_config, set_value
+from .config import TrainConfig, flatten, load_config, parse_override, save_config, set_value
 from .losses import compute_losses, foreground_errors
 from .runinfo import hardware
 from .visualize import plot_losses, plot_samples
@@ -349,7 +349,7 @@ def run(args: argparse.Namespace) -> int:
             # Fine-tuning keeps the initial checkpoint's architecture, except for model keys
             # given explicitly with --set (a shape change then fails when loading).
             explicit = {parse_override(t)[0] for t in overrides}
-            for key, value in load_checkpoint(init)["config"].get("model", {}).items():
+            for key, value in flatten(load_checkpoint(init)["config"].get("model", {})):
                 if f"model.{key}" not in explicit:
                     set_value(cfg, f"model.{key}", value)
     except (CheckpointError, ValueError) as err:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import nn
@@ -22,10 +22,12 @@ from .points import (
     spatial_softmax_points,
 )
 from .skeleton_net import SkeletonNet
+from .structure_search import SearchConfig, search_skeleton
 from .unet import UNet
 
 POINT_REPRS = ("categorical", "spatial_softmax")
 PSI_HEADS = ("conv", "pairwise")
+STRUCTURES = ("psi", "search")
 
 
 @dataclass
@@ -59,6 +61,11 @@ class ModelConfig:
         composite_bg: NPT background "depth" (splat coverage that ties the background).
         link_logit_clip: bound c on ψ's link logits (S in [sigmoid(-c), sigmoid(c)]).
         psi_detach_points: feed ψ the point heatmaps without gradient to π.
+        structure: how :meth:`SkeletonModel.predict` gets S: "psi" (the network ψ, the
+            paper) or "search" (the link set minimising the skeleton losses for the
+            image's points, :mod:`~skeleton_perception.nn.structure_search`; ψ's weights
+            are then unused at inference).
+        search: the searched objective's weights (``structure = "search"``).
     """
 
     num_points: int = 32
@@ -83,6 +90,8 @@ class ModelConfig:
     composite_bg: float = 0.2
     link_logit_clip: float = 4.0
     psi_detach_points: bool = True
+    structure: str = "psi"
+    search: SearchConfig = field(default_factory=SearchConfig)
 
     def __post_init__(self):
         if self.point_repr not in POINT_REPRS:
@@ -91,6 +100,10 @@ class ModelConfig:
             )
         if self.psi_head not in PSI_HEADS:
             raise ValueError(f"model.psi_head must be one of {PSI_HEADS}, got {self.psi_head!r}")
+        if self.structure not in STRUCTURES:
+            raise ValueError(f"model.structure must be one of {STRUCTURES}, got {self.structure!r}")
+        if isinstance(self.search, dict):
+            self.search = SearchConfig.from_dict(self.search)
         if self.num_points < 2:
             raise ValueError(f"model.num_points must be >= 2, got {self.num_points}")
         if self.image_size % 16:
@@ -210,4 +223,7 @@ class SkeletonModel(nn.Module):
             xy = refine_subpixel(pts.logits / self.cfg.gumbel_tau)
         else:
             xy = pts.xy
+        if self.cfg.structure == "search":
+            S = search_skeleton([xy], self.cfg.image_size, self.cfg.search).to(xy.dtype)
+            return xy, S
         return xy, self.connectivity(images, pts.maps, xy)

@@ -16,10 +16,10 @@ For an image and its P points (xy in network pixels):
    f_i + f_j, |f_i - f_j| (end points), the mean and the minimum of the interior
    samples (is the object continuous along the segment?), and the segment's length,
    |dx| and |dy| as fractions of the image side;
-3. after a LayerNorm of those features, an MLP embeds each pair (h_ij), each point pools the embeddings of its pairs (max),
-   and a second MLP scores the pair from h_ij, m_i + m_j and |m_i - m_j|. The pooling
-   lets a pair compete with the other pairs of its end points (one link along a pole
-   instead of links between every two points on it).
+3. after a LayerNorm of those features, an MLP embeds each pair (h_ij), each point
+   pools the embeddings of its pairs (max), and a second MLP scores the pair from h_ij,
+   m_i + m_j and |m_i - m_j|. The pooling lets a pair compete with the other pairs of
+   its end points (one link along a pole instead of links between every two points on it).
 
 The logits are clipped like SkeletonNet's (:class:`BoundedLogit`).
 

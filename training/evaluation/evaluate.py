@@ -116,8 +116,15 @@ def dataset_name(data: str | Path, override: str | None = None) -> str:
     return Path(data).resolve().name
 
 
-def make_predictor(model: str, checkpoint: str | None, max_joints: int, seed: int, device: str):
-    """The method named ``model`` (one of :data:`MODELS`)."""
+def make_predictor(
+    model: str,
+    checkpoint: str | None,
+    max_joints: int,
+    seed: int,
+    device: str,
+    structure: str | None = None,
+):
+    """The method named ``model`` (one of :data:`MODELS`); ``structure``: see --structure."""
     if model == "random":
         return predictors.RandomPredictor(max_joints=max_joints, seed=seed)
     if not checkpoint:
@@ -125,7 +132,7 @@ def make_predictor(model: str, checkpoint: str | None, max_joints: int, seed: in
     if model == "transporter":
         return predictors.TransporterPredictor(checkpoint, device=device)
     if model == "ours":
-        return predictors.OursPredictor(checkpoint, device=device)
+        return predictors.OursPredictor(checkpoint, device=device, structure=structure)
     raise SystemExit(f"evaluate: unknown model {model!r}; choose from {', '.join(MODELS)}")
 
 
@@ -207,6 +214,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "random=); repeatable",
     )
     parser.add_argument("--label", help="row label in tables (default: --model)")
+    parser.add_argument(
+        "--structure",
+        choices=("psi", "search"),
+        help="--model ours: predict S with the network ψ or by search (default: the "
+        "checkpoint's model.structure)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -219,7 +232,7 @@ def run(args: argparse.Namespace) -> int:
     params = EvalParams(epsilon=epsilon, seed=args.seed)
     store = EpisodeStore(args.data, args.split)
     predictor = make_predictor(
-        args.model, args.checkpoint, int(spec.max_joints), args.seed, args.device
+        args.model, args.checkpoint, int(spec.max_joints), args.seed, args.device, args.structure
     )
     label = args.label or args.model
     start = time.monotonic()
@@ -236,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
         "split": args.split,
         "data": str(args.data),
         "checkpoint": args.checkpoint,
+        "structure": args.structure,
         "num_episodes": len(ev.episodes),
         "num_frames": frames_seen,
         "params": {

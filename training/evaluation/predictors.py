@@ -128,10 +128,18 @@ class OursPredictor:
     name = "ours"
     has_structure = True
 
-    def __init__(self, checkpoint: str, device: str = "cpu", batch_size: int = 90):
+    def __init__(
+        self,
+        checkpoint: str,
+        device: str = "cpu",
+        batch_size: int = 90,
+        structure: str | None = None,
+    ):
         from skeleton_perception import SkeletonDetector
 
-        self.detector = SkeletonDetector.from_checkpoint(checkpoint, device=device)
+        self.detector = SkeletonDetector.from_checkpoint(
+            checkpoint, device=device, structure=structure
+        )
         self.batch_size = batch_size
 
     def predict_episode(self, frames: np.ndarray, episode_index: int) -> list[Skeleton]:

@@ -1,11 +1,11 @@
-"""The greedy minimiser of the skeleton losses, on graphs whose optimum is known."""
+"""Structure by search: the greedy minimiser of the skeleton losses, on known optima."""
 
 import pytest
 import torch
 from skeleton_perception.training.losses import LossConfig, compute_losses
-from skeleton_perception.training.skeleton_search import search_skeleton
 
 from skeleton_perception.nn import ModelConfig, SkeletonModel
+from skeleton_perception.nn.structure_search import SearchConfig, search_skeleton
 
 # three points on a horizontal bar and one far below it
 BAR = torch.tensor([[[10.0, 32.0], [20.0, 32.0], [30.0, 32.0], [20.0, 60.0]]])
@@ -17,13 +17,13 @@ def links(S):
 
 
 def cfg(**kw):
-    base = dict(near=10.0, near_scale=2.0, sparse_joints=50.0, sparse_links=0.0, uniform=0.0,
+    base = dict(near=20.0, near_scale=2.0, sparse_joints=50.0, sparse_links=0.0, uniform=0.0,
                 length=0.0, length_min=0.0, length_max=1.0)  # fmt: skip
-    return LossConfig(**{**base, **kw})
+    return SearchConfig(**{**base, **kw})
 
 
 def test_one_link_along_the_bar_covers_its_middle_point():
-    S = search_skeleton(BAR, BAR, 64, cfg())
+    S = search_skeleton([BAR], 64, cfg())
     torch.testing.assert_close(S, S.transpose(1, 2))
     # the end-to-end link explains all three bar points with 2 joints; the far point
     # is not worth a link of its own at this joint cost
@@ -31,24 +31,24 @@ def test_one_link_along_the_bar_covers_its_middle_point():
 
 
 def test_no_near_reward_gives_an_empty_graph():
-    assert links(search_skeleton(BAR, BAR, 64, cfg(near=0.0))) == set()
+    assert links(search_skeleton([BAR], 64, cfg(near=0.0))) == set()
 
 
 def test_cheap_joints_also_link_the_far_point():
-    found = links(search_skeleton(BAR, BAR, 64, cfg(sparse_joints=0.1)))
+    found = links(search_skeleton([BAR], 64, cfg(sparse_joints=0.1)))
     assert (0, 2) in found and any(3 in e for e in found) and len(found) == 2
 
 
 def test_rigidity_drops_a_link_whose_length_changes():
     moved = BAR.clone()
     moved[0, 2] = torch.tensor([20.0, 42.0])  # point 2 swings down about point 1
-    assert (0, 2) in links(search_skeleton(BAR, moved, 64, cfg()))
-    assert (0, 2) not in links(search_skeleton(BAR, moved, 64, cfg(rigid=400.0)))
+    assert (0, 2) in links(search_skeleton([BAR, moved], 64, cfg()))
+    assert (0, 2) not in links(search_skeleton([BAR, moved], 64, cfg(rigid=2000.0)))
 
 
 def test_max_links_and_batches():
     xy = torch.cat([BAR, BAR.flip(1)])  # the same points in another order
-    S = search_skeleton(xy, xy, 64, cfg(sparse_joints=0.1), max_links=1)
+    S = search_skeleton([xy], 64, cfg(sparse_joints=0.1, max_links=1))
     assert S.shape == (2, 4, 4) and torch.all(S.sum((1, 2)) == 2)
 
 
@@ -69,3 +69,31 @@ def test_search_target_trains_psi_only_through_the_cross_entropy():
 def test_unknown_psi_target_is_rejected():
     with pytest.raises(ValueError, match="psi_target"):
         LossConfig(psi_target="oracle")
+
+
+def test_model_predicts_by_search_when_configured(tmp_path):
+    from skeleton_perception import SkeletonDetector
+    from skeleton_perception.checkpoint import build_model_from_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(num_points=6, unet_width=4, psi_width=4, bg_width=4, structure="search")
+    model = SkeletonModel(cfg).eval()
+    xy, S = model.predict(torch.rand(2, 3, 64, 64))
+    assert set(S.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(S, search_skeleton([xy], 64, cfg.search))
+    # the choice and the search weights travel in the checkpoint (nested config) ...
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model.state_dict(), {"model": cfg.to_dict()}, 0)
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["config"]["model"]["search"]["sparse_joints"] == cfg.search.sparse_joints
+    assert build_model_from_checkpoint(ckpt, path).cfg.structure == "search"
+    # ... and can be overridden when loading
+    det = SkeletonDetector.from_checkpoint(path, device="cpu", structure="psi")
+    assert det.model.cfg.structure == "psi"
+
+
+def test_bad_structure_settings_are_rejected():
+    with pytest.raises(ValueError, match="structure"):
+        ModelConfig(structure="oracle")
+    with pytest.raises(ValueError, match="unknown search config keys"):
+        ModelConfig.from_dict({"search": {"sparse_joint": 1.0}})
