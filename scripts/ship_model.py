@@ -5,6 +5,13 @@
 
 records in the checkpoint's metadata the training time summed over the run and the runs it
 was initialised from (``--after``, read from their log.csv), the machine, and the sources.
+
+``--set model.KEY=VALUE`` changes inference-only model settings on the way (e.g. how S is
+predicted; never shapes), recorded in the metadata's ``config_changes``. The source may
+also be an already shipped model instead of a run (its provenance is kept)::
+
+    .venv/bin/python scripts/ship_model.py skeleton_perception/weights/default.pt \
+        --out skeleton_perception/weights/default.pt --set model.structure=search
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import argparse
 import csv
 from pathlib import Path
 
+from skeleton_perception.training.config import TrainConfig, parse_override, set_value
 from skeleton_perception.training.runinfo import hardware
 
 from skeleton_perception.checkpoint import export_weights, load_checkpoint, save_checkpoint
@@ -28,19 +36,38 @@ def run_seconds(run: Path) -> float:
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("run", type=Path, help="run directory with checkpoint.pt and log.csv")
+    parser.add_argument(
+        "run", type=Path, help="run directory (checkpoint.pt, log.csv) or a shipped model file"
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--after", type=Path, nargs="*", default=[], help="runs it started from")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="model.KEY=VALUE", help="model config changes"
+    )
     args = parser.parse_args()
-    export_weights(args.run / "checkpoint.pt", args.out, half=True)
+    source = args.run if args.run.is_file() else args.run / "checkpoint.pt"
+    export_weights(source, args.out, half=True)
     ckpt = load_checkpoint(args.out)
-    runs = [*args.after, args.run]
     meta = dict(ckpt["metadata"])
-    meta.setdefault("hardware", hardware() + " (the machine that exported it)")
-    meta["train_seconds"] = sum(run_seconds(r) for r in runs)
-    meta["training_runs"] = [str(r) for r in runs]
-    meta["total_steps"] = sum(int(load_checkpoint(r / "checkpoint.pt")["step"]) for r in runs)
-    save_checkpoint(args.out, ckpt["model"], ckpt["config"], ckpt["step"], None, meta)
+    if not args.run.is_file():
+        runs = [*args.after, args.run]
+        meta.setdefault("hardware", hardware() + " (the machine that exported it)")
+        meta["train_seconds"] = sum(run_seconds(r) for r in runs)
+        meta["training_runs"] = [str(r) for r in runs]
+        meta["total_steps"] = sum(int(load_checkpoint(r / "checkpoint.pt")["step"]) for r in runs)
+    config = ckpt["config"]
+    if args.set:
+        cfg = TrainConfig.from_dict(config)
+        for text in args.set:
+            key, value = parse_override(text)
+            if not key.startswith("model."):
+                parser.error(f"--set {text}: only model.* keys can be changed")
+            set_value(cfg, key, value)
+        config = cfg.to_dict()
+        changes = dict(meta.get("config_changes", {}))
+        changes.update({parse_override(t)[0]: parse_override(t)[1] for t in args.set})
+        meta["config_changes"] = changes
+    save_checkpoint(args.out, ckpt["model"], config, ckpt["step"], None, meta)
     size = args.out.stat().st_size / 2**20
     print(f"wrote {args.out} ({size:.1f} MiB): {meta['total_steps']} steps, "
           f"{meta['train_seconds'] / 60:.0f} min of training")  # fmt: skip

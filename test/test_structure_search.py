@@ -17,8 +17,8 @@ def links(S):
 
 
 def cfg(**kw):
-    base = dict(near=20.0, near_scale=2.0, sparse_joints=50.0, sparse_links=0.0, uniform=0.0,
-                length=0.0, length_min=0.0, length_max=1.0)  # fmt: skip
+    base = dict(near=20.0, near_scale=2.0, sparse_joints=50.0, sparse_links=0.0, count_power=2.0,
+                uniform=0.0, length=0.0, length_min=0.0, length_max=1.0)  # fmt: skip
     return SearchConfig(**{**base, **kw})
 
 
@@ -28,6 +28,14 @@ def test_one_link_along_the_bar_covers_its_middle_point():
     # the end-to-end link explains all three bar points with 2 joints; the far point
     # is not worth a link of its own at this joint cost
     assert links(S) == {(0, 2)}
+
+
+def test_linear_joint_cost_charges_every_joint_the_same():
+    # q = 1: a 2-joint link costs 2 w / P whatever the graph; the bar link is worth it
+    # (gain 20 * 3/4 = 15 > 2 * 28 / 4 = 14) and the far point's link is not
+    found = links(search_skeleton([BAR], 64, cfg(count_power=1.0, sparse_joints=28.0)))
+    assert found == {(0, 2)}
+    assert links(search_skeleton([BAR], 64, cfg(count_power=1.0, sparse_joints=31.0))) == set()
 
 
 def test_no_near_reward_gives_an_empty_graph():
