@@ -36,7 +36,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils._pytree import tree_flatten
 
 # Activations that oneDNN can fuse into a convolution: module type -> (attr, scalars).
 _FUSABLE: dict[type[nn.Module], Callable[[nn.Module], tuple[str, list[float]]]] = {
@@ -427,24 +426,26 @@ def optimize_for_inference(
 
 
 def _identical(a: Any, b: Any) -> bool:
-    """Whether two (nested) outputs are equal, tensors bit for bit."""
-    la, spec_a = tree_flatten(a)
-    lb, spec_b = tree_flatten(b)
-    if spec_a != spec_b:
-        return False
-    for x, y in zip(la, lb, strict=True):
-        if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor):
-            if not (
-                isinstance(x, torch.Tensor)
-                and isinstance(y, torch.Tensor)
-                and x.shape == y.shape
-                and x.dtype == y.dtype
-                and torch.equal(x, y)
-            ):
-                return False
-        elif not bool(x == y):
-            return False
-    return True
+    """Whether two (nested tuple/list/dict) outputs are equal, tensors bit for bit."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and bool(torch.equal(a, b))
+        )
+    if isinstance(a, (tuple, list)):
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(_identical(x, y) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict) and a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
+        )
+    return bool(a == b)
 
 
 def count_modules(module: nn.Module, kind: type[nn.Module]) -> int:
