@@ -102,7 +102,8 @@ def mean_summary(summaries: list[dict]) -> dict:
             out[key] = mean_summary([s[key] for s in summaries])
         elif isinstance(value, (int, float)) or value is None:
             vals = [float("nan") if s[key] is None else float(s[key]) for s in summaries]
-            out[key] = sum(vals) / len(vals)
+            same = all(s[key] == value for s in summaries)  # counts, and seed-free metrics
+            out[key] = value if same else sum(vals) / len(vals)
     return out
 
 

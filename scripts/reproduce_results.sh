@@ -49,6 +49,15 @@ train)
     --out runs/default-psi --set threads=1
   .venv/bin/python scripts/ship_model.py runs/default-psi --after runs/cartpoles runs/default \
     --out skeleton_perception/weights/default.pt
+  # Structure by search (docs/model.md, "Structure by search"): no training; the shipped
+  # models predict S by minimising the skeleton losses for each image's points, with the
+  # weights chosen on the val splits.
+  .venv/bin/python scripts/ship_model.py skeleton_perception/weights/default.pt \
+    --out skeleton_perception/weights/default.pt --set model.structure=search \
+    model.search.count_power=1 model.search.sparse_joints=20 model.search.sparse_links=0
+  .venv/bin/python scripts/ship_model.py models/cartpoles.pt --out models/cartpoles-search.pt \
+    --set model.structure=search model.search.count_power=2 model.search.sparse_joints=250 \
+    model.search.sparse_links=500
   ;;
 evaluate)
   # The 60 held-out test episodes of every dataset (data/v1); about 2-4 min per model.
@@ -60,18 +69,39 @@ evaluate)
     --figure docs/images/cartpoles-ours-psi.png
   $SP evaluate --model transporter --checkpoint models/transporter-cartpoles.pt \
     --data data/v1/cartpoles --out results/cartpoles-transporter.json
+  $SP evaluate --model ours --checkpoint models/cartpoles-search.pt --data data/v1/cartpoles \
+    --label "Ours, Cartpoles model + structure search" --out results/cartpoles-ours-search.json \
+    --figure docs/images/cartpoles-ours-search.png
+  # The paper takes S (so the joints) from one random frame per episode: the
+  # structure-frame predicted-joint set (docs/evaluation.md), scored for every model too.
+  SF="--joint-set structure-frame"
+  $SP evaluate --model ours --checkpoint models/cartpoles.pt --data data/v1/cartpoles $SF \
+    --out results/cartpoles-ours-sf.json
+  $SP evaluate --model ours --checkpoint models/cartpoles-psi.pt --data data/v1/cartpoles $SF \
+    --label "Ours, Cartpoles model + ψ stage" --out results/cartpoles-ours-psi-sf.json
+  $SP evaluate --model ours --checkpoint models/cartpoles-search.pt --data data/v1/cartpoles $SF \
+    --label "Ours, Cartpoles model + structure search" --out results/cartpoles-ours-search-sf.json
   for d in "${DATASETS[@]}"; do
-    $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
-      --data "data/v1/$d" --label "Ours, shipped default model (mixture)" \
-      --out "results/$d-default.json" --figure "docs/images/$d-default.png"
-    $SP evaluate --model random --data "data/v1/$d" --out "results/$d-random.json"
+    for js in frame structure-frame; do
+      sfx=$([ "$js" = frame ] && echo "" || echo "-sf")
+      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+        --data "data/v1/$d" --label "Ours, shipped default model (mixture)" --joint-set "$js" \
+        --out "results/$d-default$sfx.json" \
+        $([ "$js" = frame ] && echo "--figure docs/images/$d-default.png")
+      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+        --data "data/v1/$d" --structure psi --label "Ours, shipped default model, ψ network" \
+        --joint-set "$js" --out "results/$d-default-psi$sfx.json"
+      $SP evaluate --model random --data "data/v1/$d" --joint-set "$js" \
+        --out "results/$d-random$sfx.json"
+    done
   done
   ;;
 finetune)
   # Issue 7's check: fine-tune the shipped model on a recorded simulated bag (RESULTS.md).
-  .venv/bin/python bench/finetune_bag.py --family cartpoles --out runs/finetune_bag3 --steps 300 \
+  .venv/bin/python bench/finetune_bag.py --family cartpoles --out runs/finetune_bag5 --steps 300 \
+    --frames 3000 --test-frames 3000 \
     --train-args "--config training/configs/default.yaml --set threads=1 lr=0.0001 train_modules=[pi,background]"
-  .venv/bin/skeleton-perception predict --bag runs/finetune_bag3/test.mcap --out runs/overlay.mp4 \
+  .venv/bin/skeleton-perception predict --bag runs/finetune_bag5/test.mcap --out runs/overlay.mp4 \
     --snapshot docs/images/predict_bag.png
   ;;
 report)
