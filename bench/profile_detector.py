@@ -5,7 +5,8 @@
 Stages as the detector node runs them: ``sensor_msgs/Image`` -> numpy view, to RGB, the
 letterbox to 64x64, the network input tensor, π (the U-Net), the point maps (softmax,
 expected xy, argmax), the sub-pixel refinement, ψ (heatmaps, concatenation, link logits,
-S), then ``skeleton_from_prediction`` and the ``SkeletonGraph`` message; plus the whole
+S; or, for a model with ``structure = "search"``, the search that replaces ψ), then
+``skeleton_from_prediction`` and the ``SkeletonGraph`` message; plus the whole
 ``SkeletonDetector`` call and ``model.predict``. Each stage is timed alone (median of
 ``--reps`` warm calls), so the stages add up to a little less than the whole call, which
 also pays for cold caches between stages. Stages are timed for the shipped model
@@ -53,6 +54,14 @@ def stage_functions(det: SkeletonDetector, image: np.ndarray) -> dict:
         except TypeError:  # a model whose connectivity takes no xy
             return m.connectivity(x, pts.maps)
 
+    structure = getattr(m.cfg, "structure", "psi")
+    extra = {}
+    if structure == "search":  # S from the points by search; ψ is not run
+        from skeleton_perception.nn.structure_search import search_skeleton
+
+        extra["S by search (structure=search)"] = lambda: search_skeleton(
+            [xy], m.cfg.image_size, m.cfg.search
+        )
     return {
         "Image msg -> numpy view": lambda: image_to_numpy(msg),
         "to RGB, rgb8 copied (before)": lambda: to_rgb(pixels, "rgb8"),
@@ -64,6 +73,7 @@ def stage_functions(det: SkeletonDetector, image: np.ndarray) -> dict:
         "refine_subpixel": lambda: refine_subpixel(pts.logits),
         "psi heatmaps only": lambda: point_heatmaps(pts.maps),
         "psi (heatmaps, logits, S)": psi,
+        **extra,
         "model.predict": lambda: m.predict(x),
         "skeleton_from_prediction": lambda: skeleton_from_prediction(xy_np, S_np, box),
         "SkeletonGraph message": lambda: skeleton_to_msg(sk),
@@ -77,13 +87,19 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=200, help="timed calls per stage")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1)")
     parser.add_argument("--model", default=None, help="checkpoint (default: the shipped one)")
+    parser.add_argument(
+        "--structure", default=None, help="psi or search (default: the checkpoint's choice)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     w, h = (int(v) for v in args.size.split("x"))
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3), np.uint8)
     variants = {
         name: stage_functions(
-            SkeletonDetector.from_checkpoint(args.model, device="cpu", optimize=opt), image
+            SkeletonDetector.from_checkpoint(
+                args.model, device="cpu", optimize=opt, structure=args.structure
+            ),
+            image,
         )
         for name, opt in (("plain", False), ("optimised", True))
     }
@@ -99,9 +115,13 @@ def main() -> None:
                         t0 = time.perf_counter()
                         fn()
                         times[(variant, stage)].append(time.perf_counter() - t0)
+    cfg = SkeletonDetector.from_checkpoint(
+        args.model, device="cpu", optimize=False, structure=args.structure
+    ).model.cfg
     print(
-        f"{args.size}, {args.threads} torch thread(s), load average {os.getloadavg()[0]:.1f}; "
-        "median ms per stage"
+        f"{args.size}, {args.threads} torch thread(s), load average {os.getloadavg()[0]:.1f}, "
+        f"structure {getattr(cfg, 'structure', 'psi')}, psi head "
+        f"{getattr(cfg, 'psi_head', 'conv')}; median ms per stage"
     )
     print(f"  {'stage':34s} {'plain':>8s} {'optimised':>10s}")
     for stage in variants["plain"]:

@@ -265,12 +265,14 @@ def test_optimised_skeleton_model_predicts_the_same(psi_head, point_repr):
     assert model.pi.inc[1].__class__ is nn.BatchNorm2d  # the original keeps its layers
 
 
-@pytest.fixture(scope="module")
-def shipped_pair():
+@pytest.fixture(scope="module", params=[None, "psi"], ids=["checkpoint-structure", "psi"])
+def shipped_pair(request):
+    """The shipped model as loaded and optimised (S as the checkpoint says, and by ψ)."""
     assert DEFAULT_WEIGHTS.is_file()
+    kw = {} if request.param is None else {"structure": request.param}
     return (
-        SkeletonDetector.from_checkpoint(None, device="cpu", optimize=False),
-        SkeletonDetector.from_checkpoint(None, device="cpu"),
+        SkeletonDetector.from_checkpoint(None, device="cpu", optimize=False, **kw),
+        SkeletonDetector.from_checkpoint(None, device="cpu", **kw),
     )
 
 
