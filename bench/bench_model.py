@@ -134,14 +134,19 @@ def interleaved(fns: dict, reps: int, rounds: int = 5, warmup: int = 3) -> dict:
     return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 
 
-def load_model(points: int, random_weights: bool) -> SkeletonModel:
-    """The shipped model (if present and not ``random_weights``), else random weights."""
+def load_model(points: int, random_weights: bool, structure: str | None = None) -> SkeletonModel:
+    """The shipped model (if present and not ``random_weights``), else random weights.
+
+    ``structure`` ("psi" or "search") overrides how the model predicts S.
+    """
     from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint
     from skeleton_perception.detector import DEFAULT_WEIGHTS
 
+    overrides = {} if structure is None else {"structure": structure}
     if not random_weights and DEFAULT_WEIGHTS.is_file():
-        return build_model_from_checkpoint(load_checkpoint(DEFAULT_WEIGHTS), DEFAULT_WEIGHTS)
-    return SkeletonModel(ModelConfig(num_points=points))
+        ckpt = load_checkpoint(DEFAULT_WEIGHTS)
+        return build_model_from_checkpoint(ckpt, DEFAULT_WEIGHTS, overrides)
+    return SkeletonModel(ModelConfig(num_points=points, **overrides))
 
 
 def bench_inference(args) -> None:
@@ -150,27 +155,26 @@ def bench_inference(args) -> None:
 
     from skeleton_perception import SkeletonDetector
 
-    model = load_model(args.points, args.random).eval()
+    model = load_model(args.points, args.random, args.structure).eval()
+    structure = getattr(model.cfg, "structure", "psi")
     naive = make_naive(model).eval()
     x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     fast = optimize_for_inference(model, lambda m: m.predict(x))
+    fns = {"eager": lambda: model.predict(x), "naive": lambda: naive.predict(x)}
     with torch.inference_mode():
-        traced = torch.jit.optimize_for_inference(
-            torch.jit.freeze(torch.jit.trace(_Predict(model).eval(), x, check_trace=False))
-        )
-        ms = interleaved(
-            {
-                "eager": lambda: model.predict(x),
-                "naive": lambda: naive.predict(x),
-                "jit": lambda: traced(x),
-                "copy": lambda: fast.predict(x),
-            },
-            args.images,
-        )
+        if structure == "psi":  # a trace bakes in the search's data-dependent loop
+            traced = torch.jit.optimize_for_inference(
+                torch.jit.freeze(torch.jit.trace(_Predict(model).eval(), x, check_trace=False))
+            )
+            fns["jit"] = lambda: traced(x)
+        fns["copy"] = lambda: fast.predict(x)
+        ms = interleaved(fns, args.images)
     ms = {k: v * 1000 for k, v in ms.items()}
+    jit = f"{ms['jit']:6.2f}" if "jit" in ms else "  n/a (search)"
+    print(f"model     : structure {structure}")
     print(
         f"inference : eager {ms['eager']:6.2f} ms/image | naive {ms['naive']:6.2f} | frozen "
-        f"TorchScript {ms['jit']:6.2f} | inference copy (nn.inference) {ms['copy']:6.2f} | "
+        f"TorchScript {jit} | inference copy (nn.inference) {ms['copy']:6.2f} | "
         f"copy vs eager x{ms['eager'] / ms['copy']:.2f}, vs naive x{ms['naive'] / ms['copy']:.2f}"
         f" | target <= 3 ms (batch 1)"
     )
@@ -195,6 +199,9 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=32)
     parser.add_argument("--inference-only", action="store_true", help="skip the training row")
     parser.add_argument("--random", action="store_true", help="random weights for inference")
+    parser.add_argument(
+        "--structure", default=None, help="psi or search (default: the checkpoint's choice)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
