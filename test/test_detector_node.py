@@ -30,6 +30,7 @@ from skeleton_perception.conversions import (  # noqa: E402
     rgb_to_compressed,
 )
 from skeleton_perception.nodes.detector_node import DetectorNode  # noqa: E402
+from skeleton_perception.nodes.runner import EXECUTOR_ENV, make_executor  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -47,7 +48,7 @@ class Harness:
         cli = ["--ros-args", *args, "-p", f"model_path:={checkpoint}", "-p", "device:=cpu"]
         self.node = DetectorNode(context=context, cli_args=cli, namespace=namespace)
         self.peer = rclpy.create_node("detector_test_peer", context=context, namespace=namespace)
-        self.executor = SingleThreadedExecutor(context=context)
+        self.executor = make_executor(context)  # what the executable spins by default
         self.executor.add_node(self.node)
         self.executor.add_node(self.peer)
         self.received: dict[str, list] = {}
@@ -384,14 +385,45 @@ def test_max_rate_skips_frames(harness):
     assert wait_for(lambda: h.node.skipped_rate >= 3, h.executor, 3)
 
 
-def _run_detector_process(*ros_args):
+def _run_detector_process(*ros_args, env=None):
+    import os
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "skeleton_perception.nodes.detector_node", "--ros-args"]
     return subprocess.Popen(
-        [*cmd, *ros_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*cmd, *ros_args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
+
+
+@pytest.mark.parametrize("executor", ["single", "events"])
+def test_executable_stops_on_sigint_and_sigterm(checkpoint, executor):
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        proc = _run_detector_process(
+            "-p", f"model_path:={checkpoint}", "-p", "device:=cpu",
+            env={EXECUTOR_ENV: executor},
+        )  # fmt: skip
+        try:
+            lines = []
+            while not any("listening on" in line for line in lines):
+                line = proc.stdout.readline()
+                assert line, "".join(lines)  # exited before it was up
+                lines.append(line)
+            start = time.monotonic()
+            proc.send_signal(sig)
+            out, _ = proc.communicate(timeout=20)
+            assert proc.returncode == 0, out
+            assert time.monotonic() - start < 10
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
 
 def test_executable_fails_at_start_with_one_line_naming_the_file(tmp_path):
