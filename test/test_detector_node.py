@@ -334,10 +334,18 @@ def test_optimize_false_runs_the_model_as_loaded(harness):
     assert h.node.detector.inference_model is h.node.detector.model
 
 
+def test_structure_parameter_chooses_how_links_are_predicted(harness):
+    h = harness("-p", "structure:=search")
+    assert h.node.detector.model.cfg.structure == "search"
+    h = harness("-p", "structure:=psi")
+    assert h.node.detector.model.cfg.structure == "psi"
+
+
 @pytest.mark.parametrize(
     ("arg", "exc", "reason"),
     [
         ("device:=gpu", InvalidParameterValueException, "device must be"),
+        ("structure:=oracle", InvalidParameterValueException, "structure must be"),
         ("link_threshold:=1.5", InvalidParameterValueException, "out of range"),
         ("marker_depth:=-1.0", InvalidParameterValueException, "out of range"),
         ("max_rate_hz:=fast", InvalidParameterTypeException, "expecting type"),

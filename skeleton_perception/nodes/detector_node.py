@@ -112,6 +112,12 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "faster. false: run the model as loaded (for comparisons).",
         {"read_only": True},
     ),
+    "structure": (
+        "",
+        "How the links are predicted: search (the link set minimising the skeleton losses "
+        "for the image's points) or psi (the network); empty: the checkpoint's choice.",
+        {"read_only": True},
+    ),
     "use_compressed": (
         False,
         "Subscribe <image>/compressed (sensor_msgs/CompressedImage, JPEG or PNG) instead of "
@@ -175,6 +181,8 @@ def check_parameter(name: str, value: Any) -> str | None:
     """
     if name == "device" and not DEVICE_PATTERN.match(str(value)):
         return f"device must be auto, cpu, cuda or cuda:N, not {value!r}"
+    if name == "structure" and str(value) not in ("", "psi", "search"):
+        return f"structure must be empty, psi or search, not {value!r}"
     if name == "marker_namespace" and not str(value):
         return "marker_namespace must not be empty"
     return None
@@ -187,6 +195,7 @@ def load_detector(
     min_joint_score: float,
     half: bool,
     optimize: bool = True,
+    structure: str = "",
 ):
     """Loads the model; the error names the checkpoint file on any failure."""
     from skeleton_perception import SkeletonDetector  # imports torch: only when needed
@@ -199,6 +208,7 @@ def load_detector(
             min_joint_score=min_joint_score,
             half=half,
             optimize=optimize,
+            structure=structure or None,
         )
     except Exception as err:
         what = f"model {model_path}" if model_path else "default model"
@@ -259,10 +269,11 @@ class DetectorNode(Node):
             float(p["min_joint_score"]),
             bool(p["half"]),
             bool(p["optimize"]),
+            str(p["structure"]),
         )
         self.get_logger().info(
             f"model {self._model_path or '(default)'} on device {self.detector.device} "
-            f"(device parameter: {p['device']})"
+            f"(device parameter: {p['device']}), links by {self.detector.model.cfg.structure}"
         )
         if p["half"] and not str(self.detector.device).startswith("cuda"):
             self.get_logger().warning("half:=true is ignored on the CPU (float32 inference)")
