@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from .background import BackgroundNet
+from .dictconfig import DictConfig
 from .npt import NeuralPointTransporter
 from .pairwise_psi import PairwiseSkeletonNet
 from .points import (
@@ -31,7 +33,7 @@ STRUCTURES = ("psi", "search")
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(DictConfig):
     """Architecture and representation of the model (everything a checkpoint needs).
 
     Attributes:
@@ -67,6 +69,8 @@ class ModelConfig:
             are then unused at inference).
         search: the searched objective's weights (``structure = "search"``).
     """
+
+    config_name: ClassVar[str] = "model config"
 
     num_points: int = 32
     image_size: int = 64
@@ -108,19 +112,6 @@ class ModelConfig:
             raise ValueError(f"model.num_points must be >= 2, got {self.num_points}")
         if self.image_size % 16:
             raise ValueError(f"model.image_size must be divisible by 16, got {self.image_size}")
-
-    def to_dict(self) -> dict:
-        """Plain dict (safe for ``torch.load(weights_only=True)``)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        """Builds a config from a dict; unknown keys raise ``ValueError``."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**d)
 
 
 def point_heatmaps(maps: torch.Tensor) -> torch.Tensor:

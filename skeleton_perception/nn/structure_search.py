@@ -28,16 +28,18 @@ Geometry shared with the training losses (``training/losses.py`` imports it from
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from .dictconfig import DictConfig
 from .skeleton_net import pair_indices, pairs_to_matrix
 
 
 @dataclass
-class SearchConfig:
+class SearchConfig(DictConfig):
     """Weights and hyperparameters of the searched objective (see the module docstring).
 
     The defaults were chosen on the validation splits of Cartpoles, Swimmers, Spiders and
@@ -64,6 +66,8 @@ class SearchConfig:
         max_links: stop after this many links (0: P - 1).
     """
 
+    config_name: ClassVar[str] = "search config"
+
     near: float = 10.0
     near_scale: float = 6.0
     sparse_joints: float = 20.0
@@ -78,19 +82,6 @@ class SearchConfig:
     length_max: float = 0.75
     rigid: float = 0.0
     max_links: int = 0
-
-    def to_dict(self) -> dict:
-        """Plain dict (safe for ``torch.load(weights_only=True)``)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SearchConfig:
-        """Builds a config from a dict; unknown keys raise ``ValueError``."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown search config keys: {sorted(unknown)}")
-        return cls(**d)
 
 
 def segment_distance(p: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
