@@ -477,7 +477,9 @@ def main() -> int:
         return run_role(args.role, args.model, args.threads, ros_args)
 
     os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
-    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
+    # A domain of its own, at most 101: higher domains use UDP ports inside Linux's
+    # ephemeral range (32768-60999), where a clash breaks discovery at random.
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(60, 101)))
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or default_model(Path(tmp))
         print(

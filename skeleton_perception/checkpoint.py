@@ -28,6 +28,20 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, unreadable, truncated or does not fit the model."""
 
 
+def to_cpu(obj):
+    """``obj`` with every tensor in it (nested dicts, lists, tuples) moved to the CPU.
+
+    Checkpoints of a run on a GPU then load on any machine without ``map_location``.
+    """
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model_state: dict,
@@ -46,8 +60,8 @@ def save_checkpoint(
     payload = dict(
         format=FORMAT,
         version=VERSION,
-        model=model_state,
-        optimizer=optimizer_state,
+        model=to_cpu(model_state),
+        optimizer=to_cpu(optimizer_state),
         step=int(step),
         config=config,
         metadata=dict(metadata or {}),

@@ -30,7 +30,7 @@ from skeleton_perception.conversions import (  # noqa: E402
     rgb_to_compressed,
 )
 from skeleton_perception.nodes.detector_node import DetectorNode  # noqa: E402
-from skeleton_perception.nodes.runner import EXECUTOR_ENV, make_executor  # noqa: E402
+from skeleton_perception.nodes.runner import make_executor  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -243,30 +243,39 @@ def test_worker_never_blocks_the_executor_and_drops_oldest(harness):
     h = harness()
     h.subscribe(SkeletonGraph, "skeleton")
     pub = h.publisher(Image, "image")
-    release = threading.Event()
+    info_pub = h.publisher(type(make_camera_info(1, 1, (1, 1, 0, 0))), "camera_info")
+    started, release = threading.Event(), threading.Event()
     real = h.node.detector
 
     class Slow:
         device = real.device
 
         def __call__(self, rgb):
+            started.set()
             release.wait(10.0)
             return real(rgb)
 
     h.node.detector = Slow()
     msg = image_msg()
+    assert h.publish_until(pub, msg, started.is_set)
+    # While the worker is stuck on that image, the executor keeps running callbacks...
+    info = make_camera_info(100, 80, (200.0, 200.0, 50.0, 40.0))
+    assert h.publish_until(info_pub, info, lambda: h.node._intrinsics is not None)
+    # ...and each new image replaces the last in the subscription's depth-1 history.
     received_before = h.node.input_rate.count
-    # While the worker is stuck on the first frame, callbacks keep running.
     for _ in range(8):
         pub.publish(msg)
-        h.spin_for(0.05)
-    assert wait_for(lambda: h.node.input_rate.count - received_before >= 3, h.executor, 5)
-    assert h.node.dropped >= 1  # the buffer held one frame and replaced it
+        h.spin_for(0.03)
+    assert h.node.input_rate.count == received_before and h.node.dropped == 0
     release.set()
-    assert wait_for(lambda: h.received["skeleton"], h.executor)
+    assert wait_for(lambda: len(h.received["skeleton"]) >= 2, h.executor)
     h.spin_for(0.3)
-    # One frame in the model plus at most one waiting: never the whole backlog.
-    assert len(h.received["skeleton"]) <= 2
+    # Only the newest is run: one output for the stuck image plus one, not the backlog.
+    assert len(h.received["skeleton"]) == 2
+    # The 7 overwritten ones are counted from the publisher's sequence numbers (so are
+    # any that best effort lost), and every image is either published or dropped.
+    assert h.node.dropped >= 7
+    assert h.node.input_rate.count == h.node.output_rate.count + h.node.dropped
 
 
 def test_diagnostics(harness):
@@ -310,7 +319,7 @@ def test_parameters_from_command_line_and_params_file(harness, tmp_path):
         str(params),
     )
     assert h.node.get_parameter("link_threshold").value == 0.7
-    assert h.node._image_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+    assert h.node._images.subscription.qos_profile.reliability == ReliabilityPolicy.RELIABLE
     assert h.node.detector.link_threshold == pytest.approx(0.7)
     assert h.node.detector.min_joint_score == pytest.approx(0.2)
     assert h.node._marker_depth == 2.5 and h.node._max_rate_hz == 15.0
@@ -408,14 +417,12 @@ def _run_detector_process(*ros_args, env=None):
     )
 
 
-@pytest.mark.parametrize("executor", ["single", "events"])
-def test_executable_stops_on_sigint_and_sigterm(checkpoint, executor):
+def test_executable_stops_on_sigint_and_sigterm(checkpoint):
     import signal
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         proc = _run_detector_process(
-            "-p", f"model_path:={checkpoint}", "-p", "device:=cpu",
-            env={EXECUTOR_ENV: executor},
+            "-p", f"model_path:={checkpoint}", "-p", "device:=cpu"
         )  # fmt: skip
         try:
             lines = []

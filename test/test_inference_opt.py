@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from detector_fixtures import randomise_batchnorm
 from torch import nn
 
 from skeleton_perception import SkeletonDetector
@@ -39,21 +40,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def randomise_batchnorm(module: nn.Module, seed: int = 0) -> nn.Module:
-    """Gives every BatchNorm non-trivial running statistics and affine parameters."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                n = m.num_features
-                m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                if m.weight is not None:
-                    m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                    m.bias.copy_(torch.rand(n, generator=g) - 0.5)
-    return module.eval()
 
 
 def conv_stack() -> nn.Sequential:
@@ -357,24 +343,6 @@ def test_to_rgb_without_copy_passes_rgb8_through():
     assert to_rgb(pixels, "rgb8") is not pixels
     bgr = np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
     np.testing.assert_array_equal(to_rgb(bgr, "bgr8", copy=False), bgr[..., ::-1])
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-@pytest.mark.parametrize("half", [False, True])
-def test_optimised_detector_on_cuda_gives_the_same_skeletons(half):
-    model = randomise_batchnorm(SkeletonModel(ModelConfig()))
-    plain = SkeletonDetector(copy.deepcopy(model), device="cuda", half=half, optimize=False)
-    fast = SkeletonDetector(model, device="cuda", half=half)
-    assert count_modules(fast.inference_model, nn.BatchNorm2d) < count_modules(
-        plain.model, nn.BatchNorm2d
-    )
-    image = np.random.default_rng(0).integers(0, 256, (120, 160, 3), np.uint8)
-    a, b = plain(image), fast(image)
-    # cuDNN (TF32 by default) and float16 round more than the CPU: S is continuous and
-    # stays close; a point of a flat random map may move to a near-tied pixel, so most
-    # (not all) points must agree.
-    np.testing.assert_allclose(b.connectivity, a.connectivity, atol=3e-2 if half else 1e-2)
-    assert np.median(np.abs(b.points - a.points)) < 0.5
 
 
 def test_detector_reads_a_row_padded_view_like_a_copy(shipped_pair):

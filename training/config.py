@@ -48,6 +48,8 @@ class TrainConfig:
         min_gap: minimum frame distance between the images of a pair.
         seed: seeds torch, the pair sampling and the model initialisation.
         threads: torch CPU threads (0 leaves torch's default).
+        device: where the model trains: auto (CUDA when available), cpu, cuda or
+            cuda:N. The data is loaded on the CPU either way.
         log_every: steps between CSV log rows.
         plot_every: steps between plot updates.
         ckpt_every: steps between checkpoints (at most this many are lost on a kill).
@@ -75,6 +77,7 @@ class TrainConfig:
     min_gap: int = 1
     seed: int = 0
     threads: int = 2
+    device: str = "auto"
     log_every: int = 10
     plot_every: int = 250
     ckpt_every: int = 250

@@ -26,6 +26,7 @@ from torch.utils.data import ConcatDataset, Dataset
 from tqdm import tqdm
 
 from skeleton_perception.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from skeleton_perception.detector import resolve_device
 from skeleton_perception.nn.model import SkeletonModel
 
 from .config import TrainConfig, flatten, load_config, parse_override, save_config, set_value
@@ -132,6 +133,8 @@ def write_plots(
     source, target = samples
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
+    source, target = source.to(device), target.to(device)
     out = model(source, target)
     xy_s, S = model.predict(source)
     xy_t, _ = model.predict(target)
@@ -146,7 +149,7 @@ def write_plots(
     plot_samples(
         out_dir / "samples.png",
         hwc(source), hwc(target), hwc(out["background"]), hwc(out["recon"]),
-        xy_s.numpy(), xy_t.numpy(), S.numpy(), title=f"step {step}",
+        xy_s.cpu().numpy(), xy_t.cpu().numpy(), S.cpu().numpy(), title=f"step {step}",
     )  # fmt: skip
 
 
@@ -182,7 +185,8 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
-    model = build_model(cfg)
+    device = resolve_device(cfg.device)
+    model = build_model(cfg).to(device)
     freeze_modules(cfg, model)
     optimizer = make_optimizer(cfg, model)
     ckpt_path = out_dir / "checkpoint.pt"
@@ -195,7 +199,9 @@ def train(
         step = int(ckpt["step"])
         if "rng_state" in ckpt["metadata"]:
             torch.set_rng_state(ckpt["metadata"]["rng_state"])
-        print(f"resumed from {ckpt_path} at step {step}")
+        if "cuda_rng_state" in ckpt["metadata"] and device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt["metadata"]["cuda_rng_state"], device)
+        print(f"resumed from {ckpt_path} at step {step} on {device}")
     else:
         load_init(model, init, skip=cfg.reinit_modules if init is not None else ())
         if init is not None and cfg.reinit_modules:
@@ -210,8 +216,14 @@ def train(
             ckpt_path, model.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
             metadata=dict(rng_state=torch.get_rng_state(), time=time.time(),
                           torch=str(torch.__version__), dataset=cfg.dataset,
-                          hardware=hardware(), train_seconds=time.time() - t_start),
+                          hardware=hardware(), device=str(device),
+                          train_seconds=time.time() - t_start, **cuda_rng()),
         )  # fmt: skip
+
+    def cuda_rng() -> dict:
+        if device.type != "cuda":
+            return {}
+        return dict(cuda_rng_state=torch.cuda.get_rng_state(device))
 
     # The CSV log: keep rows up to the checkpoint when resuming, then append.
     log_path = out_dir / "log.csv"
@@ -220,7 +232,7 @@ def train(
         writer = csv.DictWriter(f, LOG_FIELDS)
         writer.writeheader()
         writer.writerows({k: r.get(k, "") for k in LOG_FIELDS} for r in rows)
-    samples = get_batch(dataset, cfg.num_samples, cfg.seed + 12345, 0)
+    samples = get_batch(dataset, cfg.num_samples, cfg.seed + 12345, 0)  # on the CPU
     elapsed = float(rows[-1]["time_s"]) if rows else 0.0  # time_s continues after a resume
 
     set_train_mode(cfg, model)
@@ -232,6 +244,8 @@ def train(
     try:
         while step < cfg.steps:
             source, target = get_batch(dataset, cfg.batch_size, cfg.seed, step)
+            source = source.to(device, non_blocking=True)  # (B, 3, H, W)
+            target = target.to(device, non_blocking=True)
             ramp, tau = get_ramp(cfg, step), get_tau(cfg, step)
 
             out = model(source, target, tau=tau)
@@ -300,6 +314,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the architecture (model section of the config) then comes from that checkpoint",
     )  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument(
+        "--device", help="auto (CUDA when available; the config's default), cpu, cuda, cuda:N"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     from .bags.options import add_bag_arguments
 
@@ -342,6 +359,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"steps={args.steps}")
+    if args.device is not None:
+        overrides.append(f"device={args.device}")
     init = None if args.resume else resolve_init(args.init)
     try:
         cfg = load_config(args.config, overrides)

@@ -1,9 +1,12 @@
 """The ``detector`` node: images in, skeletons (plus markers, debug image, diagnostics) out.
 
 A thin ROS adapter around :class:`skeleton_perception.SkeletonDetector`: message ->
-numpy (:mod:`skeleton_perception.conversions`) -> detector -> message. The subscription
-callback only validates the image and hands it to a depth-1 drop-oldest buffer; a worker
-thread runs the model, so the executor is never blocked and nothing queues without bound.
+numpy (:mod:`skeleton_perception.conversions`) -> detector -> message. A worker thread
+runs the model and takes the images itself (:mod:`.worker_subscription`) whenever it is
+free: the newest image replaces an unprocessed one in the subscription's depth-1 history,
+the executor is never blocked and never spends time on images the model will not see,
+and nothing queues without bound. Images the model never saw are counted as dropped from
+the gaps in the publishers' sequence numbers.
 
 Topics (all relative, so namespaces and remapping work):
     image (sensor_msgs/Image) or image/compressed (sensor_msgs/CompressedImage) in,
@@ -56,9 +59,9 @@ from skeleton_perception.conversions import (
     to_rgb,
 )
 from skeleton_perception.msg import SkeletonGraph
-from skeleton_perception.nodes.buffering import LatestBuffer
 from skeleton_perception.nodes.runner import run_node
-from skeleton_perception.nodes.stats import LatencyWindow, RateMeter
+from skeleton_perception.nodes.stats import LatencyWindow, RateMeter, SequenceGaps
+from skeleton_perception.nodes.worker_subscription import WorkerSubscription
 from skeleton_perception.visualization import draw_skeleton, skeleton_markers
 
 NODE_NAME = "skeleton_detector"
@@ -174,6 +177,13 @@ class _Frame:
     received: float  # time.monotonic() at reception
 
 
+def _age_s(info: dict) -> float:
+    """Seconds since the middleware received the message (0 when it does not say)."""
+    received_ns = info.get("received_timestamp") or 0
+    age = (time.time_ns() - received_ns) * 1e-9
+    return age if 0.0 < age < 10.0 else 0.0
+
+
 def check_parameter(name: str, value: Any) -> str | None:
     """Returns why ``value`` is not acceptable for parameter ``name``, or None if it is.
 
@@ -243,7 +253,7 @@ class DetectorNode(Node):
     def _setup(self) -> None:
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
-        self._buffer: LatestBuffer[_Frame] = LatestBuffer(depth=1)
+        self._images: WorkerSubscription | None = None
         # Validation runs for the declarations too: a bad override fails the start.
         self.add_on_set_parameters_callback(self._on_set_parameters)
         for name, (default, description, extra) in PARAMETERS.items():
@@ -292,6 +302,8 @@ class DetectorNode(Node):
         self.output_rate = RateMeter()
         self.latency = LatencyWindow()
         self.malformed = 0
+        self.dropped = 0  # published to us, but never run: overwritten or lost on the way
+        self._gaps = SequenceGaps()
         self.skipped_rate = 0
         self.errors = 0
         self.markers_published = 0
@@ -303,20 +315,12 @@ class DetectorNode(Node):
 
         overrides = QoSOverridingOptions.with_default_policies()
         self._use_compressed = bool(p["use_compressed"])
-        if self._use_compressed:
-            self.input_topic = self.resolve_topic_name("image") + "/compressed"
-            self._image_sub = self.create_subscription(
-                CompressedImage,
-                self.input_topic,
-                self._on_compressed,
-                SENSOR_QOS,
-                qos_overriding_options=overrides,
-            )
-        else:
-            self.input_topic = self.resolve_topic_name("image")
-            self._image_sub = self.create_subscription(
-                Image, "image", self._on_image, SENSOR_QOS, qos_overriding_options=overrides
-            )
+        msg_type = CompressedImage if self._use_compressed else Image
+        topic = self.resolve_topic_name("image") + ("/compressed" if self._use_compressed else "")
+        self._images = WorkerSubscription(
+            self, msg_type, topic, SENSOR_QOS, qos_overriding_options=overrides
+        )
+        self.input_topic = self._images.topic_name
         self._info_sub = self.create_subscription(
             CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS
         )
@@ -361,16 +365,16 @@ class DetectorNode(Node):
         if self._max_rate_hz <= 0:
             return True
         if now < self._next_accept:
-            self.skipped_rate += 1
             return False
         period = 1.0 / self._max_rate_hz
         # Tolerate 10% early frames so a 30 Hz camera is not halved by jitter at 30 Hz.
         self._next_accept = max(self._next_accept + period, now + 0.9 * period)
         return True
 
-    def _on_image(self, msg: Image) -> None:
-        now = time.monotonic()
-        self.input_rate.tick(now)
+    def _to_frame(self, msg: Image | CompressedImage, now: float) -> _Frame | None:
+        """Validates a taken image; a malformed one is counted and gives None."""
+        if self._use_compressed:
+            return _Frame(msg.header, None, "", msg, now)
         try:
             pixels = image_to_numpy(msg, self._max_pixels)  # validates; a view, no copy
             if msg.encoding not in RGB_ENCODINGS:
@@ -379,15 +383,8 @@ class DetectorNode(Node):
                 )
         except ImageConversionError as err:
             self._count_malformed(err)
-            return
-        if self._rate_allows(now):
-            self._buffer.put(_Frame(msg.header, pixels, msg.encoding, None, now))
-
-    def _on_compressed(self, msg: CompressedImage) -> None:
-        now = time.monotonic()
-        self.input_rate.tick(now)
-        if self._rate_allows(now):
-            self._buffer.put(_Frame(msg.header, None, "", msg, now))
+            return None
+        return _Frame(msg.header, pixels, msg.encoding, None, now)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._intrinsics = camera_info_intrinsics(msg)
@@ -403,11 +400,25 @@ class DetectorNode(Node):
     # ----------------------------------------------------------------- worker
     def _run_worker(self) -> None:
         while not self._stop.is_set():
-            frame = self._buffer.get(timeout=0.5)
-            if frame is None:
-                continue
             try:
-                self._process(frame)
+                msg, info, taken = self._images.take_newest(timeout_s=0.5)
+                if msg is None:
+                    continue
+                now = time.monotonic()
+                gid = info.get("publisher_gid") or {}
+                missed = self._gaps.missed(
+                    bytes(gid.get("data", b"")), info.get("publication_sequence_number")
+                )
+                if missed is None:  # no sequence numbers from this middleware
+                    missed = taken - 1
+                self.dropped += missed
+                self.input_rate.tick(now, count=missed + 1)
+                if not self._rate_allows(now):
+                    self.skipped_rate += 1
+                    continue
+                frame = self._to_frame(msg, now - _age_s(info))
+                if frame is not None:
+                    self._process(frame)
             except Exception as err:  # e.g. publishing during shutdown: keep the worker
                 if self._stop.is_set():
                     return
@@ -458,11 +469,6 @@ class DetectorNode(Node):
             self.debug_images_published += 1
 
     # ------------------------------------------------------------ diagnostics
-    @property
-    def dropped(self) -> int:
-        """Frames replaced in the buffer before the worker took them."""
-        return self._buffer.dropped
-
     def _diagnostics(self) -> None:
         lat = self.latency.percentiles_ms((50, 95, 99))
         in_hz, out_hz = self.input_rate.rate(), self.output_rate.rate()
@@ -508,10 +514,15 @@ class DetectorNode(Node):
         if not hasattr(self, "_stop"):
             return
         self._stop.set()
-        self._buffer.close()
+        images = getattr(self, "_images", None)
+        if images is not None:
+            images.close()
         worker = getattr(self, "_worker", None)
         if worker is not None and worker is not threading.current_thread():
             worker.join(timeout=10.0)
+        if images is not None:
+            images.destroy(self)
+            self._images = None
 
     def destroy_node(self) -> None:
         """Stops the worker thread, then destroys the node."""

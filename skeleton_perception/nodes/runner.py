@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import rclpy
@@ -10,43 +9,26 @@ from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
-# "single" (the default): rclpy's SingleThreadedExecutor; "events": rclpy's experimental
-# EventsExecutor where this rclpy has it (else SingleThreadedExecutor).
-EXECUTOR_ENV = "SKELETON_PERCEPTION_EXECUTOR"
-
 
 def make_executor(context: Context | None = None) -> Executor:
-    """The executor the node executables spin.
+    """The executor the node executables spin: rclpy's ``SingleThreadedExecutor``.
 
-    ``SingleThreadedExecutor`` by default. With the environment variable
-    ``SKELETON_PERCEPTION_EXECUTOR=events``, rclpy's ``EventsExecutor``
-    (``rclpy.experimental``, ROS 2 Kilted and later; falls back to the default where it is
-    missing): its event loop is C++ and takes about a third of the CPU per message
-    (measured under a 200 Hz flood of 640x480 images at the detector: 0.19-0.30 ms vs
-    0.65 ms of the executor thread per image), CPU that the inference thread gets back.
-    Opt-in because it is experimental: its ``spin()`` does not return on Ctrl-C and its
-    ``shutdown()`` from another thread hangs (rclpy 10.x); the executables avoid both by
-    spinning with :func:`spin_until_shutdown`.
+    The detector's images never pass through it (its worker takes them itself, see
+    :mod:`skeleton_perception.nodes.worker_subscription`), so a faster executor buys
+    nothing (rclpy's experimental ``EventsExecutor`` was an opt-in here while the images
+    did; it is gone, since that design relies on callback groups being honoured).
 
     Args:
         context: the rclpy context (None: the default one).
     """
-    if os.environ.get(EXECUTOR_ENV, "single").strip().lower() == "events":
-        try:
-            from rclpy.experimental import EventsExecutor
-        except ImportError:
-            pass
-        else:
-            return EventsExecutor(context=context)
     return SingleThreadedExecutor(context=context)
 
 
 def spin_until_shutdown(executor: Executor, context: Context | None = None) -> None:
     """Spins ``executor`` until ``context`` (None: the default) is shut down.
 
-    A loop of ``spin_once`` calls with a short timeout rather than ``spin()``:
-    ``EventsExecutor.spin()`` keeps running after SIGINT/SIGTERM shut the context down
-    (for ``SingleThreadedExecutor`` the two are the same).
+    A loop of ``spin_once`` calls with a short timeout, so that a context shut down by
+    SIGINT/SIGTERM or from another thread ends it within 0.2 s.
     """
     while rclpy.ok(context=context):
         try:

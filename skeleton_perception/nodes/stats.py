@@ -18,12 +18,12 @@ class RateMeter:
         self._lock = threading.Lock()
         self.count = 0  # total events since creation
 
-    def tick(self, now: float | None = None) -> None:
-        """Records one event at ``now`` (default: time.monotonic())."""
+    def tick(self, now: float | None = None, count: int = 1) -> None:
+        """Records ``count`` events at ``now`` (default: time.monotonic())."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            self.count += 1
-            self._times.append(now)
+            self.count += count
+            self._times.extend([now] * count)
             self._trim(now)
 
     def rate(self, now: float | None = None) -> float:
@@ -64,3 +64,36 @@ class LatencyWindow:
     def __len__(self) -> int:
         with self._lock:
             return len(self._values)
+
+
+class SequenceGaps:
+    """Counts the messages missed between two taken ones, per publisher.
+
+    From the publication sequence numbers that the middleware reports with each message
+    (rclpy's message info): a gap is a message the publisher sent that was never taken
+    (lost in transport, or overwritten in the subscription's history). The first message
+    of a publisher, or one whose number does not increase (a restarted publisher), counts
+    no gap.
+
+    Args:
+        max_publishers: publishers remembered; the oldest is forgotten beyond that.
+    """
+
+    def __init__(self, max_publishers: int = 64) -> None:
+        self._last: dict[bytes, int] = {}
+        self._max = max_publishers
+
+    def missed(self, publisher: bytes, sequence: int | None) -> int | None:
+        """Messages of ``publisher`` missed before ``sequence``; None when unknown.
+
+        None means the middleware gives no sequence numbers (then count otherwise).
+        """
+        if sequence is None or not 0 < sequence < 2**63:
+            return None
+        last = self._last.pop(publisher, None)
+        self._last[publisher] = sequence  # most recent last, for forgetting the oldest
+        if len(self._last) > self._max:
+            del self._last[next(iter(self._last))]
+        if last is None or sequence <= last:
+            return 0
+        return sequence - last - 1
