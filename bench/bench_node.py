@@ -13,7 +13,8 @@ skeleton received (one host, one clock). Three nodes, measured in the same run:
   what the transport allows;
 * ``naive``: a single-threaded node that converts the image and runs the model inside its
   subscription callback (sensor-data QoS, depth 5), the usual first version of a node;
-* ``detector``: ``skeleton_perception``'s node (depth-1 drop-oldest buffer + worker);
+* ``detector``: ``skeleton_perception``'s node (a worker that takes the newest image from a
+  depth-1 subscription whenever it is free);
 * ``detector-plain`` (with ``--plain``): the same node with ``optimize:=false`` (the model
   as loaded instead of its inference-optimised copy): before/after in the same run.
 
