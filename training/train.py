@@ -19,6 +19,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -241,9 +242,14 @@ def train(
     t_last = time.time()
     t_start = t_last - elapsed
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
+    # The next batch is read (PNG decoding) in a thread while this one trains.
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
+    pending = loader.submit(get_batch, dataset, cfg.batch_size, cfg.seed, step)
     try:
         while step < cfg.steps:
-            source, target = get_batch(dataset, cfg.batch_size, cfg.seed, step)
+            source, target = pending.result()
+            if step + 1 < cfg.steps:
+                pending = loader.submit(get_batch, dataset, cfg.batch_size, cfg.seed, step + 1)
             source = source.to(device, non_blocking=True)  # (B, 3, H, W)
             target = target.to(device, non_blocking=True)
             ramp, tau = get_ramp(cfg, step), get_tau(cfg, step)
@@ -291,6 +297,7 @@ def train(
         checkpoint()
         raise
     finally:
+        loader.shutdown(wait=True, cancel_futures=True)
         bar.close()
     return dict(last_row, step=step)
 

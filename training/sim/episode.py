@@ -15,31 +15,8 @@ import mujoco
 import numpy as np
 from skeleton_perception.training.sim.camera import CameraTrack, inside, plan_camera, project
 from skeleton_perception.training.sim.families.base import SimObject
+from skeleton_perception.training.sim.record import Episode
 from skeleton_perception.training.sim.render import FrameRenderer
-
-
-@dataclass
-class Episode:
-    """A rendered episode and its ground truth.
-
-    Attributes:
-        frames: ``(T, H, W, 3)`` uint8 RGB.
-        joints: ``(T, J, 2)`` float32 pixel positions (x right, y down, origin at the
-            centre of the top-left pixel).
-        visible: ``(T, J)`` bool, whether each joint lies on the image.
-        adjacency: ``(J, J)`` bool, symmetric with a zero diagonal: joints a rigid body links.
-        family: Object variant, e.g. ``"spider-5legs"``, ``"cartpole-3"``, ``"walker"``.
-        seed: Seed the episode was generated from.
-        index: Index of the episode within its split.
-    """
-
-    frames: np.ndarray
-    joints: np.ndarray
-    visible: np.ndarray
-    adjacency: np.ndarray
-    family: str
-    seed: int
-    index: int
 
 
 @dataclass(frozen=True)

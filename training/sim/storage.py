@@ -30,7 +30,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from skeleton_perception.training.sim.episode import Episode
+from skeleton_perception.training.sim.record import Episode
 
 from skeleton_perception.atomic import write_bytes_atomic
 
@@ -161,8 +161,8 @@ class EpisodeStore:
     """Random access to the episodes of one split.
 
     Shards that are missing from the manifest or fail their size/checksum test are
-    skipped with a warning naming them. The currently open shard is cached, and the store
-    can be pickled into DataLoader workers (each reopens shards lazily).
+    skipped with a warning naming them. Shards stay open once read (one file handle each)
+    and the store can be pickled into DataLoader workers (each reopens shards lazily).
     """
 
     def __init__(self, root: str | Path, split: str, verify: bool = True):
@@ -190,7 +190,10 @@ class EpisodeStore:
             entry = manifest[name]
             refs += [_Ref(path, entry["first"] + k) for k in range(entry["count"])]
         self._refs = sorted(refs, key=lambda r: r.index)
-        self._open: tuple[Path, zipfile.ZipFile] | None = None
+        # Open shards (their central directories parsed once) and parsed episode metadata:
+        # random access across shards, as training does, then costs one PNG decode per frame.
+        self._zips: dict[Path, zipfile.ZipFile] = {}
+        self._meta: dict[int, dict] = {}
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -215,7 +218,10 @@ class EpisodeStore:
 
     def meta(self, i: int) -> dict:
         """Episode ``i``'s metadata: family, seed, index, num_frames, size, num_joints."""
-        return json.loads(self._read(i, self._prefix(i) + "meta.json"))
+        meta = self._meta.get(i)
+        if meta is None:
+            meta = self._meta[i] = json.loads(self._read(i, self._prefix(i) + "meta.json"))
+        return dict(meta)
 
     def frames(self, i: int, which: Sequence[int]) -> np.ndarray:
         """Only the frames ``which`` of episode ``i``, ``(len(which), H, W, 3)`` uint8 RGB."""
@@ -239,24 +245,24 @@ class EpisodeStore:
 
     def _read(self, i: int, name: str) -> bytes:
         path = self._refs[i].shard
-        if self._open is None or self._open[0] != path:
-            self.close()
+        shard = self._zips.get(path)
+        if shard is None:
             try:
-                self._open = (path, zipfile.ZipFile(path))
+                shard = self._zips[path] = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as err:
                 raise CorruptShardError(f"{path}: cannot open ({err})") from err
         try:
-            return self._open[1].read(name)
+            return shard.read(name)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError, zlib.error) as err:
             raise CorruptShardError(f"{path}: cannot read {name} ({err})") from err
 
     def close(self) -> None:
-        """Closes the cached shard."""
-        if self._open is not None:
-            self._open[1].close()
-            self._open = None
+        """Closes the open shards (they reopen when read again)."""
+        for shard in self._zips.values():
+            shard.close()
+        self._zips = {}
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_open"] = None
+        state["_zips"] = {}
         return state
