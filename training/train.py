@@ -381,11 +381,14 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError) as err:
         print(f"train: {err}", file=sys.stderr)
         return 2
-    from .bags.reader import BagError
+    bag_errors: tuple[type[Exception], ...] = ()
+    if args.bag:  # the bag reader needs rosbags: imported only for a bag
+        from .bags.reader import BagError
 
+        bag_errors = (BagError,)
     try:
         dataset = _datasets(args, cfg)
-    except BagError as err:
+    except bag_errors as err:
         print(f"train: {err}", file=sys.stderr)
         return 2
     result = train(

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from skeleton_perception.training.bags.dataset import BagPairDataset, build_bag_datasets
+if TYPE_CHECKING:  # the bag reader needs rosbags: imported when a bag is used, not to parse
+    from skeleton_perception.training.bags.dataset import BagPairDataset
 
 
 def add_bag_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +44,8 @@ def bag_datasets_from_args(
     Raises:
         BagError: unusable bag or topic, no decodable frame, or no pairs.
     """
+    from skeleton_perception.training.bags.dataset import build_bag_datasets
+
     return build_bag_datasets(
         args.bag, args.topic, max_gap_s=args.max_gap, min_gap_s=args.min_gap,
         stride=args.stride, val_fraction=args.val_fraction, segment_s=args.segment,
