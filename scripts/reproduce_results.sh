@@ -37,6 +37,13 @@ train)
   $SP train-transporter --data data/cartpoles --out runs/transporter-cartpoles --steps 3500 \
     --batch-size 32 --threads 2
   cp runs/transporter-cartpoles/checkpoint.pt models/transporter-cartpoles.pt
+  # Transporter on the other datasets (session 3): the same settings on each data/v1 train
+  # split, about 11 min each on a quiet machine (2 threads).
+  for d in swimmers spiders mwhc spiders0shot; do
+    $SP train-transporter --data "data/v1/$d" --out "runs/transporter-$d" --steps 3500 \
+      --batch-size 32 --threads 2
+    cp "runs/transporter-$d/checkpoint.pt" "models/transporter-$d.pt"
+  done
   # The shipped default model: from the Cartpoles run, 3,000 steps on the four-family
   # mixture, one thread, 28 min.
   $SP train --config training/configs/default.yaml --init runs/cartpoles/checkpoint.pt \
@@ -109,6 +116,10 @@ evaluate)
     --figure docs/images/cartpoles-ours-psi.png
   $SP evaluate --model transporter --checkpoint models/transporter-cartpoles.pt \
     --data data/v1/cartpoles --out results/cartpoles-transporter.json
+  for d in swimmers spiders mwhc spiders0shot; do
+    $SP evaluate --model transporter --checkpoint "models/transporter-$d.pt" \
+      --data "data/v1/$d" --out "results/$d-transporter.json"
+  done
   $SP evaluate --model ours --checkpoint models/cartpoles-search.pt --data data/v1/cartpoles \
     --label "Ours, Cartpoles model + structure search" --out results/cartpoles-ours-search.json \
     --figure docs/images/cartpoles-ours-search.png

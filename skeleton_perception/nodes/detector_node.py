@@ -427,6 +427,7 @@ class DetectorNode(Node):
                 self.get_logger().error(
                     f"processing an image failed: {err!r}", throttle_duration_sec=WARN_THROTTLE_S
                 )
+                self._stop.wait(0.01)  # a failing wait (context gone) must not spin the CPU
 
     def _process(self, frame: _Frame) -> None:
         try:
