@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from skeleton_perception.training.config import load_config
-from skeleton_perception.training.losses import compute_losses
-from skeleton_perception.training.train import build_model, make_optimizer
+from skeleton_perception.training.train import build_model, make_optimizer, training_step
 
 from skeleton_perception import SkeletonDetector
 
@@ -47,16 +46,9 @@ def training_pairs_per_s(device: torch.device, batch: int, seconds: float) -> fl
     optimizer = make_optimizer(cfg, model)
     source = torch.rand(batch, 3, 64, 64, device=device)  # (B, 3, H, W)
     target = torch.rand(batch, 3, 64, 64, device=device)
-    params = [p for p in model.parameters() if p.requires_grad]
 
     def step() -> None:
-        out = model(source, target, tau=cfg.model.gumbel_tau)
-        loss = compute_losses(out, target, cfg.loss, ramp=1.0)["total"]
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_value_(params, cfg.grad_clip_value)
-        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
-        optimizer.step()
+        training_step(cfg, model, optimizer, source, target, 1.0, cfg.model.gumbel_tau)
 
     for _ in range(3):  # warm-up: cuDNN autotuning, allocator
         step()

@@ -100,6 +100,42 @@ def get_batch(dataset: Dataset, batch_size: int, seed: int, step: int):
     return source, target
 
 
+def training_step(
+    cfg: TrainConfig,
+    model: SkeletonModel,
+    optimizer: torch.optim.Optimizer,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    ramp: float,
+    tau: float,
+) -> tuple[dict, dict]:
+    """One optimisation step on a batch: forward, losses, backward, clipping, update.
+
+    Args:
+        cfg: the run's configuration (losses, gradient clipping).
+        model: the model, in training mode.
+        optimizer: its optimiser.
+        source: (B, 3, H, W) in [0, 1], on the model's device.
+        target: (B, 3, H, W) in [0, 1], on the model's device.
+        ramp: the ℓ_uniform / ℓ_sparse weight multiplier (:func:`get_ramp`).
+        tau: the Gumbel-Softmax temperature (:func:`get_tau`).
+
+    Returns:
+        The model's outputs and the losses (tensors).
+    """
+    out = model(source, target, tau=tau)
+    losses = compute_losses(out, target, cfg.loss, ramp=ramp)
+    optimizer.zero_grad(set_to_none=True)
+    losses["total"].backward()
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.grad_clip_value > 0:
+        torch.nn.utils.clip_grad_value_(params, cfg.grad_clip_value)
+    if cfg.grad_clip_norm > 0:
+        torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
+    optimizer.step()
+    return out, losses
+
+
 def load_init(model: SkeletonModel, init, skip: Sequence[str] = ()) -> None:
     """Initialises the weights from a checkpoint path or a state dict (None: nothing).
 
@@ -254,16 +290,7 @@ def train(
             target = target.to(device, non_blocking=True)
             ramp, tau = get_ramp(cfg, step), get_tau(cfg, step)
 
-            out = model(source, target, tau=tau)
-            losses = compute_losses(out, target, cfg.loss, ramp=ramp)
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            params = [p for p in model.parameters() if p.requires_grad]
-            if cfg.grad_clip_value > 0:
-                torch.nn.utils.clip_grad_value_(params, cfg.grad_clip_value)
-            if cfg.grad_clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
-            optimizer.step()
+            out, losses = training_step(cfg, model, optimizer, source, target, ramp, tau)
             step += 1
 
             # bookkeeping: interval means of every loss and of the foreground errors
