@@ -25,6 +25,12 @@ same image (no ROS): the ceiling for any node; it is timed with the optimised mo
 nodes run) and with ``optimize=False`` (plain), interleaved. All nodes use ``--threads``
 PyTorch threads.
 
+Under a flood the model itself runs slower than alone: the images' transport and the
+source share the two cores and their caches. The detectors' ``/diagnostics`` say how much
+of the time their worker spent inside the model (``model_busy_fraction``) and how long one
+inference took, under that same load; the share is the detector's output rate over its
+model's rate under that load (1 / mean inference time): what the node itself loses.
+
 The source publishes ``sensor_msgs/Image`` messages from Python: rclpy serializes each
 640x480 image in about 0.8 ms, inside the measured latency and on the CPU the nodes under
 test need (a C++ camera driver does this with a memcpy). ``--raw`` publishes the image
@@ -58,6 +64,7 @@ import numpy as np
 SIZES = {"64x64": (64, 64), "640x480": (640, 480)}
 ROLES = ("pass-through", "naive", "detector")
 CHILD_ROLES = (*ROLES, "detector-plain", "model-alone")
+DIAGNOSTICS_PERIOD_S = 0.5  # the detectors' /diagnostics period in the benchmark
 
 
 # ----------------------------------------------------------------- nodes under test
@@ -79,6 +86,7 @@ def run_role(role: str, model: str, threads: int, ros_args: list[str]) -> int:
 
         params = ["-p", f"model_path:={model}", "-p", "device:=cpu"]
         params += ["-p", f"num_threads:={threads}", "--log-level", "warn"]
+        params += ["-p", f"diagnostics_period:={DIAGNOSTICS_PERIOD_S}"]
         params += ["-p", f"optimize:={'false' if role == 'detector-plain' else 'true'}"]
         return detector_node.main(["detector", *ros_args, *params])
 
@@ -151,6 +159,7 @@ class Source:
 
     def __init__(self, roles: tuple[str, ...] = ROLES, raw: bool = False):
         import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
@@ -168,6 +177,9 @@ class Source:
         self.roles = roles
         self.raw = raw
         self._serialized: dict[int, bytearray] = {}
+        # The detectors' own view: (received ns, input topic, model busy fraction, inference p50)
+        self.diagnostics: list[tuple[int, str, float, float]] = []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
         for role in roles:
             self.pubs[role] = self.node.create_publisher(Image, topic(role, "image"), camera_qos)
             self.subs[role] = self.node.create_subscription(
@@ -186,6 +198,15 @@ class Source:
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
         with self.lock:
             self.received[role].append((stamp, now))
+
+    def _on_diagnostics(self, msg) -> None:
+        now = time.time_ns()
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if "model_busy_fraction" in values:
+                record = (now, values["input_topic"], float(values["model_busy_fraction"]))
+                with self.lock:
+                    self.diagnostics.append((*record, float(values["inference_p50_ms"])))
 
     def wait_matched(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -244,10 +265,18 @@ class Source:
         sent = self.stream(role, msg, rate, seconds)
         end_ns = time.time_ns()
         time.sleep(0.5)  # results still in flight
+        first_full = start_ns + int(DIAGNOSTICS_PERIOD_S * 1e9)  # a period inside the window
         with self.lock:
             got = [(s, r) for s, r in self.received[role] if s >= start_ns]
             self.received[role].clear()
+            diag = [
+                (busy, inference)
+                for t, name, busy, inference in self.diagnostics
+                if name == topic(role, "image") and first_full < t <= end_ns + 100_000_000
+            ]
         return {
+            "model_busy": [busy for busy, _ in diag],
+            "inference_ms": [inference for _, inference in diag],
             "sent": sent,
             "received": len(got),
             "in_window": sum(1 for _, r in got if r <= end_ns),
@@ -274,6 +303,12 @@ def pooled(windows: list[dict]) -> dict:
         "out_hz": sum(w["in_window"] for w in windows) / seconds,
         "p50": float(np.percentile(lat, 50)),
         "p99": float(np.percentile(lat, 99)),
+        # The detectors' /diagnostics: the share of the time their worker spent in the model,
+        # and its time per image, under this load (NaN for the other nodes)
+        "model_busy": float(np.mean([v for w in windows for v in w["model_busy"]] or [np.nan])),
+        "inference_ms": float(
+            np.median([v for w in windows for v in w["inference_ms"]] or [np.nan])
+        ),
     }
 
 
@@ -398,7 +433,8 @@ def flood_check(source: Source, proc: subprocess.Popen, args) -> None:
     quarter = max(1, len(samples) // 4)
     print(
         f"  published {result['in_hz']:.0f} Hz, skeletons {result['out_hz']:.1f} Hz, latency "
-        f"p50 {result['p50']:.1f} ms p99 {result['p99']:.1f} ms\n"
+        f"p50 {result['p50']:.1f} ms p99 {result['p99']:.1f} ms; in the node: model busy "
+        f"{result['model_busy']:.2f} of the time, inference p50 {result['inference_ms']:.1f} ms\n"
         f"  detector RSS: {samples[0]:.0f} MB before, {max(samples):.0f} MB max, mean of the "
         f"first quarter {np.mean(samples[:quarter]):.0f} MB, of the last quarter "
         f"{np.mean(samples[-quarter:]):.0f} MB; node {'alive' if alive else 'DEAD'}"
@@ -422,6 +458,12 @@ def report(results: dict, alone: ModelAlone, args, roles: tuple[str, ...] = ROLE
                 f"p99 {s['p99']:6.1f} ms, {s['received']}/{s['sent']} | flood "
                 f"{f['in_hz']:4.0f} Hz: out {f['out_hz']:6.1f} Hz, p50 {f['p50']:6.1f} ms "
                 f"p99 {f['p99']:6.1f} ms"
+                + (
+                    f" | in the node: model busy {f['model_busy']:.2f}, "
+                    f"inference p50 {f['inference_ms']:.1f} ms"
+                    if role.startswith("detector")
+                    else ""
+                )
             )
     print("\nratios (same run):")
     for size in SIZES:
@@ -431,7 +473,8 @@ def report(results: dict, alone: ModelAlone, args, roles: tuple[str, ...] = ROLE
         vs_naive = d["flood"]["out_hz"] / n["flood"]["out_hz"]
         print(
             f"  {size}: flood output detector/naive {vs_naive:.2f}, "
-            f"detector/min(model alone, pass-through) {d['flood']['out_hz'] / ceiling:.2f}; "
+            f"detector/min(model alone, pass-through) {d['flood']['out_hz'] / ceiling:.2f}, "
+            f"detector/its model's rate under the same load {d['flood']['model_busy']:.2f}; "
             f"flood p50 latency naive/detector {n['flood']['p50'] / d['flood']['p50']:.1f}x; "
             f"steady p50 detector - pass-through {d['steady']['p50'] - p['steady']['p50']:.1f} ms "
             f"(model alone {a['p50']:.1f} ms)"

@@ -304,6 +304,28 @@ def test_diagnostics(harness):
     assert int(values["frames_malformed"]) >= 1
 
 
+def test_diagnostics_report_the_time_in_the_model(harness):
+    h = harness("-p", "diagnostics_period:=0.2")
+    h.subscribe(DiagnosticArray, "/diagnostics")
+    pub = h.publisher(Image, "image")
+    wanted = h.node.get_fully_qualified_name()
+
+    def busy_status():
+        for array in reversed(h.received["/diagnostics"]):
+            for status in array.status:
+                values = {kv.key: kv.value for kv in status.values}
+                if status.name.startswith(wanted) and float(values["model_busy_fraction"]) > 0:
+                    return values
+        return None
+
+    assert h.publish_until(pub, image_msg(), lambda: busy_status() is not None)
+    values = busy_status()
+    assert 0.0 < float(values["model_busy_fraction"]) <= 1.0
+    # Every image's latency (from reception) includes its time in the model.
+    assert 0.0 < float(values["inference_p50_ms"]) <= float(values["latency_p50_ms"])
+    assert float(values["inference_p50_ms"]) <= float(values["inference_p99_ms"])
+
+
 def test_parameters_from_command_line_and_params_file(harness, tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text(

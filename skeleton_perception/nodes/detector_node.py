@@ -301,6 +301,10 @@ class DetectorNode(Node):
         self.input_rate = RateMeter()
         self.output_rate = RateMeter()
         self.latency = LatencyWindow()
+        self.inference = LatencyWindow()  # seconds in the model per image
+        self._model_s = 0.0  # total seconds the worker spent in the model
+        self._reported_model_s = 0.0
+        self._reported_at = time.monotonic()
         self.malformed = 0
         self.dropped = 0  # published to us, but never run: overwritten or lost on the way
         self._gaps = SequenceGaps()
@@ -440,7 +444,9 @@ class DetectorNode(Node):
             self._count_malformed(err)
             return
         try:
+            start = time.perf_counter()
             skeleton = self.detector(rgb)
+            model_s = time.perf_counter() - start
         except Exception as err:  # keep serving: one bad frame must not end the node
             self.errors += 1
             self._last_problem = f"inference failed: {err}"
@@ -449,6 +455,8 @@ class DetectorNode(Node):
                 throttle_duration_sec=WARN_THROTTLE_S,
             )
             return
+        self.inference.add(model_s)
+        self._model_s += model_s
         skeleton.image_size = (rgb.shape[1], rgb.shape[0])
         self.skeleton_pub.publish(skeleton_to_msg(skeleton, frame.header))
         self.latency.add(time.monotonic() - frame.received)
@@ -472,7 +480,13 @@ class DetectorNode(Node):
     # ------------------------------------------------------------ diagnostics
     def _diagnostics(self) -> None:
         lat = self.latency.percentiles_ms((50, 95, 99))
+        inference = self.inference.percentiles_ms((50, 99))
         in_hz, out_hz = self.input_rate.rate(), self.output_rate.rate()
+        now, model_s = time.monotonic(), self._model_s
+        # Share of the period the worker spent in the model: near 1 under a flood means
+        # the output rate is limited by the model alone, not by the node around it.
+        model_busy = (model_s - self._reported_model_s) / max(now - self._reported_at, 1e-9)
+        self._reported_model_s, self._reported_at = model_s, now
         new_malformed = self.malformed - self._reported_malformed
         self._reported_malformed = self.malformed
         status = DiagnosticStatus(
@@ -501,6 +515,9 @@ class DetectorNode(Node):
             "latency_p50_ms": f"{lat[50]:.2f}",
             "latency_p95_ms": f"{lat[95]:.2f}",
             "latency_p99_ms": f"{lat[99]:.2f}",
+            "inference_p50_ms": f"{inference[50]:.2f}",
+            "inference_p99_ms": f"{inference[99]:.2f}",
+            "model_busy_fraction": f"{min(model_busy, 1.0):.3f}",
             "device": self.detector.device,
             "model": self._model_path or "(default)",
             "last_problem": self._last_problem,
