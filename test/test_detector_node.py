@@ -126,6 +126,23 @@ def test_image_in_skeleton_out_with_same_header(harness):
     assert np.isfinite(xy).all() and (np.abs(xy - (49.5, 39.5)) <= 50.5).all()
 
 
+def test_skeletons_keep_the_images_order_and_the_worker_stops_on_destroy(harness):
+    h = harness()
+    h.subscribe(SkeletonGraph, "skeleton")
+    pub = h.publisher(Image, "image")
+    assert h.publish_until(pub, image_msg(sec=1), lambda: h.received["skeleton"])
+    for sec in range(2, 40):
+        pub.publish(image_msg(sec=sec))
+        h.spin_for(0.002)  # faster than the model: some are dropped, none reordered
+    assert wait_for(lambda: h.received["skeleton"][-1].header.stamp.sec == 39, h.executor, 10)
+    stamps = [m.header.stamp.sec for m in h.received["skeleton"]]
+    assert len(stamps) >= 3 and stamps == sorted(set(stamps))
+    worker = h.node._worker
+    assert worker.is_alive()
+    h.node.destroy_node()
+    assert not worker.is_alive()
+
+
 @pytest.mark.parametrize(
     ("encoding", "width", "height"),
     [
