@@ -81,11 +81,16 @@ def test_shift_beyond_epsilon_has_recall_zero():
     assert j["rec"] == 0.0
     assert j["prec"] == 0.0
     assert j["f1"] == 0.0
-    assert math.isnan(j["dist"])  # no pair within ε
-    # Within ε the same shift is kept, and Dist is exactly the shift.
+    # Dist averages every matched pair, within ε or not, as the paper's Table II does
+    # (its Dist exceeds ε in places); the mean over the pairs within ε is kept apart.
+    assert j["dist"] == pytest.approx(0.2)
+    assert math.isnan(j["dist_within_eps"])  # no pair within ε
+    assert j["num_matched_pairs"] > 0 and j["num_kept_pairs"] == 0
+    # Within ε the same shift is kept, and both are exactly the shift.
     j = score(truth, pred, epsilon=0.25)["joints"]
     assert j["rec"] == pytest.approx(1.0)
-    assert j["dist"] == pytest.approx(0.2)
+    assert j["dist"] == pytest.approx(0.2) and j["dist_within_eps"] == pytest.approx(0.2)
+    assert j["num_kept_pairs"] == j["num_matched_pairs"]
 
 
 def test_swapped_identity_lowers_consistency_by_swapped_fraction():
@@ -197,6 +202,12 @@ def test_pooling_over_episodes_and_per_episode_rows():
     assert j["f1_frame_mean"] == pytest.approx(0.5)
     rows = ev.per_episode()
     assert [r["joints"]["rec"] for r in rows] == [1.0, 0.0]
+    # Dist over every matched pair of both episodes (half at 0, half at 0.2); within ε
+    # only the first episode's; per episode likewise.
+    assert j["dist"] == pytest.approx(0.1)
+    assert j["dist_within_eps"] == pytest.approx(0.0)
+    assert [r["joints"]["dist"] for r in rows] == pytest.approx([0.0, 0.2])
+    assert math.isnan(rows[1]["joints"]["dist_within_eps"])
 
 
 def test_normalisation_and_matching_helpers():
