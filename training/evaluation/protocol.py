@@ -26,8 +26,9 @@ Arrays kept by :meth:`Evaluator.evaluate` for episode e (:class:`EpisodeEval`):
 
 :meth:`Evaluator.accumulate` stacks them over all E episodes and F = sum T frames into
 :class:`Accumulated`: ``precision`` / ``recall`` / ``diff`` (F,), ``frame_episode`` (F,),
-``pair_distance`` / ``pair_kept`` / ``pair_episode`` (M,), ``consistency`` (2,) [consistent, counted],
-``structure`` (E, 4) or None. :meth:`Evaluator.summarize` returns the metric dict.
+``pair_distance`` / ``pair_kept`` / ``pair_episode`` (M,), ``consistency`` (2,)
+[consistent, counted], ``structure`` (E, 4) or None. :meth:`Evaluator.summarize` returns
+the metric dict.
 
 Pooling (the paper does not say; chosen so undefined per-episode ratios never arise and
 checked against the paper's own tables): Prec, Rec and Diff are means over all frames of
