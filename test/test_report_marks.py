@@ -21,3 +21,14 @@ def test_only_marked_rows_get_ticks():
     ours, chance = table.splitlines()[2:]
     assert ours == "| Ours (measured) | 0.95 ✓ | 3.00 |"
     assert "✓" not in chance
+
+
+def test_training_table_counts_the_steps_of_every_run_the_time_counts():
+    from skeleton_perception.training.evaluation.report import _training_rows
+
+    shipped = {"checkpoint": "default.pt", "label": "Ours", "checkpoint_metadata": {}}
+    shipped["checkpoint_metadata"] = {"step": 12000, "total_steps": 19400, "train_seconds": 60}
+    single = {"checkpoint": "run.pt", "label": "Run", "checkpoint_metadata": {"step": 3000}}
+    rows = _training_rows([shipped, single])
+    assert "| 19400 |" in rows[2] and "12000" not in rows[2]
+    assert "| 3000 |" in rows[3]

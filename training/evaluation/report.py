@@ -78,7 +78,10 @@ def _training_rows(results: list[dict]) -> list[str]:
             ),
             None,
         )
-        steps = next((meta[k] for k in ("step", "steps", "iteration") if k in meta), None)
+        # All runs that made the checkpoint (as the time is), else its last run's step.
+        steps = next(
+            (meta[k] for k in ("total_steps", "step", "steps", "iteration") if k in meta), None
+        )
         hardware = meta.get("hardware") or meta.get("device") or "n/a"
         ms = (r.get("evaluation") or {}).get("predict_ms_per_frame")
         lines.append(
