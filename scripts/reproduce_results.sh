@@ -107,6 +107,25 @@ train)
   done
   .venv/bin/python scripts/ship_model.py runs/default-long \
     --after runs/cartpoles runs/default runs/default-psi --out skeleton_perception/weights/default.pt
+  # Per-dataset fine-tunes redone from it (session 4), kept where the val rule prefers them
+  # (results/search_sweep_per_dataset_ft2_val.txt): M+W+H+C (`sparse_joints` 5, 0.513 vs
+  # 0.464) and Spiders 0-shot (3, 0.402 vs 0.377); Swimmers keeps its session-2 model (0.550
+  # vs 0.576), Spiders its GPU model.
+  for d in swimmers mwhc spiders0shot; do
+    $SP train --config "training/configs/$d.yaml" --init skeleton_perception/weights/default.pt \
+      --data "data/v1/$d" --out "runs/$d-ft2" --steps 1500 \
+      --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 plot_every=500
+    for sj in 20 10 5 3 2; do
+      .venv/bin/python scripts/score_search.py "runs/$d-ft2/checkpoint.pt" --data "data/v1/$d" \
+        --episodes 20 --set count_power=1 sparse_links=0 sparse_joints=$sj
+    done
+  done
+  .venv/bin/python scripts/ship_model.py runs/mwhc-ft2 --out models/mwhc.pt \
+    --after runs/cartpoles runs/default runs/default-psi runs/default-long \
+    --set model.search.sparse_joints=5
+  .venv/bin/python scripts/ship_model.py runs/spiders0shot-ft2 --out models/spiders0shot.pt \
+    --after runs/cartpoles runs/default runs/default-psi runs/default-long \
+    --set model.search.sparse_joints=3
   ;;
 gpu)
   # Spiders, fine-tuned further on a GPU (one NVIDIA H200, session 3, 352 s): 9 of the 40
