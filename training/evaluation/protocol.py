@@ -181,6 +181,7 @@ class Evaluator:
         distances = matching.pairwise_distances(pj, present, gt, visible)  # (T, N, J)
         match = matching.match_episode(distances)  # (N,)
         matched_distance, kept = metrics.kept_pairs(distances, match, self.params.epsilon)
+        matched = np.isfinite(matched_distance)  # (T, N) both present, joint matched
         frame_match = matching.match_frames(distances)  # (T, N)
         consistent, counted = metrics.consistency_flags(frame_match, match, present, visible)
         structure = None
@@ -195,8 +196,8 @@ class Evaluator:
             num_pred=present.sum(axis=1),
             num_gt=visible.sum(axis=1),
             num_kept=kept.sum(axis=1),
-            pair_distance=matched_distance[np.isfinite(matched_distance)],
-            pair_kept=kept[np.isfinite(matched_distance)],
+            pair_distance=matched_distance[matched],
+            pair_kept=kept[matched],
             consistent=consistent,
             consistency_counted=counted,
             structure=structure,
