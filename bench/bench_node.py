@@ -203,10 +203,13 @@ class Source:
         now = time.time_ns()
         for status in msg.status:
             values = {kv.key: kv.value for kv in status.values}
-            if "model_busy_fraction" in values:
-                record = (now, values["input_topic"], float(values["model_busy_fraction"]))
-                with self.lock:
-                    self.diagnostics.append((*record, float(values["inference_p50_ms"])))
+            if "model_busy_fraction" not in values:
+                continue
+            busy, inference = (
+                float(values[k]) for k in ("model_busy_fraction", "inference_p50_ms")
+            )
+            with self.lock:
+                self.diagnostics.append((now, values["input_topic"], busy, inference))
 
     def wait_matched(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
