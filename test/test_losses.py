@@ -25,6 +25,7 @@ from skeleton_perception.training.losses import (
 
 from skeleton_perception.nn import ModelConfig, SkeletonModel
 from skeleton_perception.nn.skeleton_net import pairs_to_matrix
+from skeleton_perception.nn.structure_search import SearchConfig
 
 
 def one_hot(xy, h=32, w=32):
@@ -236,3 +237,23 @@ def test_logit_excess_is_zero_inside_the_bound():
     assert loss.item() == pytest.approx(1.0 + 4.0)
     loss.backward()
     assert z.grad.tolist() == [[0.0, 0.0, 0.0, 2.0, -4.0]]
+
+
+def test_searched_skeleton_term_trains_the_points_only():
+    torch.manual_seed(0)
+    model = SkeletonModel(ModelConfig(num_points=6, unet_width=4, psi_width=4, bg_width=4))
+    s, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    assert "points_near" not in compute_losses(model(s, t), t, LossConfig())  # off by default
+    only = LossConfig(
+        recon=0, contiguity=0, near=0, length=0, use_sparse=False, use_uniform=False,
+        points_near=1.0, points_length=1.0,
+    )  # fmt: skip
+    out = model(s, t)
+    free = SearchConfig(sparse_joints=0.0, uniform=0.0)  # random points: links cost nothing
+    parts = compute_losses(out, t, only, structure=free)
+    assert -2.0 <= float(parts["points_near"]) <= 0.0  # two frames, closeness in [0, 1]
+    assert float(parts["points_links"]) > 0  # the search found a skeleton to pull towards
+    torch.testing.assert_close(parts["total"], parts["points_near"] + parts["points_length"])
+    parts["total"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.pi.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.psi.parameters())

@@ -79,6 +79,15 @@ class LossConfig:
             logged, but carry no gradient.
         search: weight of that cross-entropy.
         search_pos_weight: weight of the positive (link) entries in it (links are rare).
+        points_near: weight of ℓ_near with S the link set searched on the source's points
+            (no gradient to S; its gradient reaches π's point maps only). Not in the
+            paper's form: the paper's skeleton losses reach π through ψ's S, which on our
+            data collapsed the points (``skeleton_grad_to_points``); here the structure is
+            the one the model predicts at inference (``model.search``), and a small weight
+            next to ℓ_recon nudges the points onto that skeleton's links in both frames.
+            0 = off.
+        points_length: weight of ℓ_length over the same searched links (gradient to π's
+            expected point xy γ). 0 = off.
     """
 
     recon: float = 10.0
@@ -110,6 +119,8 @@ class LossConfig:
     psi_target: str = "losses"
     search: float = 1.0
     search_pos_weight: float = 5.0
+    points_near: float = 0.0
+    points_length: float = 0.0
 
     def __post_init__(self):
         if self.psi_target not in ("losses", "search"):
@@ -336,7 +347,13 @@ def logit_excess(z: torch.Tensor, bound: float) -> torch.Tensor:
 # --- all together -----------------------------------------------------------------------
 
 
-def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float = 1.0) -> dict:
+def compute_losses(
+    out: dict,
+    target: torch.Tensor,
+    cfg: LossConfig,
+    ramp: float = 1.0,
+    structure: SearchConfig | None = None,
+) -> dict:
     """All losses of one batch and their weighted total.
 
     Args:
@@ -344,6 +361,8 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
         target: (B, 3, H, W) target images.
         cfg: weights and hyperparameters.
         ramp: in [0, 1], multiplies the ℓ_uniform and ℓ_sparse weights.
+        structure: the searched objective of ``points_near`` / ``points_length`` (the
+            model's ``search`` config; None: ``SearchConfig()``).
 
     Returns:
         dict of scalar tensors: "total" and each unweighted loss.
@@ -407,6 +426,8 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
         total = total + cfg.search * parts["search"]
     else:
         total = total + skel
+    if cfg.points_near or cfg.points_length:
+        total = total + searched_skeleton_losses(ps, pt, W, cfg, structure or SearchConfig(), parts)
     if cfg.link_logit_l2 and "link_logits" in out:
         parts["link_logit_l2"] = out["link_logits"].square().sum(-1).mean()
         total = total + cfg.link_logit_l2 * parts["link_logit_l2"]
@@ -415,6 +436,39 @@ def compute_losses(out: dict, target: torch.Tensor, cfg: LossConfig, ramp: float
         total = total + cfg.link_logit_excess * parts["link_logit_excess"]
     parts["total"] = total
     return parts
+
+
+def searched_skeleton_losses(
+    ps, pt, size: int, cfg: LossConfig, structure: SearchConfig, parts: dict
+) -> torch.Tensor:
+    """ℓ_near and ℓ_length of the source's searched skeleton, as a force on the points.
+
+    S* = :func:`search_skeleton` on the source's sampled point pixels (binary, no
+    gradient), the skeleton the model predicts at inference. Its links, drawn between
+    each frame's own points (same ids), must explain that frame's points (eq. 3) and have
+    plausible lengths (eq. 8), source and target alike (Sec. III-B); the gradient moves
+    π's point maps only. Adds "points_near", "points_length" and "points_links" (links of
+    S* per image) to ``parts``.
+
+    Returns:
+        The weighted sum (a scalar tensor).
+    """
+    with torch.no_grad():
+        S = search_skeleton([ps.xy_hard.detach()], size, structure).to(ps.maps.dtype)
+    i, j = pair_indices(S.shape[-1], S.device)
+    parts["points_links"] = S[:, i, j].sum(-1).mean()
+    parts["points_near"] = sum(
+        near_loss(
+            S,
+            near_closeness(f.maps, f.xy_hard, cfg.near_topk, cfg.near_scale),
+            cfg.near_temperature,
+        )
+        for f in (ps, pt)
+    )
+    parts["points_length"] = sum(
+        length_loss(S, f.xy, size, cfg.length_min, cfg.length_max) for f in (ps, pt)
+    )
+    return cfg.points_near * parts["points_near"] + cfg.points_length * parts["points_length"]
 
 
 @torch.no_grad()

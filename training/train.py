@@ -38,7 +38,8 @@ from .visualize import plot_losses, plot_samples
 LOG_FIELDS = (
     "step", "time_s", "pairs_per_s", "total", "recon", "contiguity", "near", "sparse_links",
     "sparse_joints", "uniform", "length", "rigid", "search", "search_links", "link_logit_l2",
-    "link_logit_excess", "fg_err_points", "fg_err_background", "ramp", "tau",
+    "link_logit_excess", "points_near", "points_length", "points_links", "fg_err_points",
+    "fg_err_background", "ramp", "tau",
 )  # fmt: skip
 
 
@@ -124,7 +125,7 @@ def training_step(
         The model's outputs and the losses (tensors).
     """
     out = model(source, target, tau=tau)
-    losses = compute_losses(out, target, cfg.loss, ramp=ramp)
+    losses = compute_losses(out, target, cfg.loss, ramp=ramp, structure=cfg.model.search)
     optimizer.zero_grad(set_to_none=True)
     losses["total"].backward()
     params = [p for p in model.parameters() if p.requires_grad]
