@@ -126,6 +126,38 @@ train)
   .venv/bin/python scripts/ship_model.py runs/spiders0shot-ft2 --out models/spiders0shot.pt \
     --after runs/cartpoles runs/default runs/default-psi runs/default-long \
     --set model.search.sparse_joints=3
+  # Session 5: the searched skeleton as a force on the points (docs/model.md, section 5).
+  # Cartpoles, 1,500 steps from the session-4 default at points_near 0, 0.003, 0.01, 0.03,
+  # 0.1, 1 (points_length 10x), 7 min each; scored on val (results/points_near_cartpoles_val.txt)
+  # with sparse_joints 20, 10, 5, 3 (60 episodes); 0.01 kept -> models/cartpoles-points.pt.
+  for spec in 0:0 0.003:0.03 0.01:0.1 0.03:0.3 0.1:1 1:10; do
+    IFS=: read -r pn pl <<< "$spec"
+    name=$([ "$pn" = 0 ] && echo cp-ctl || echo "cp-pn$pn")
+    $SP train --config training/configs/cartpoles.yaml --init skeleton_perception/weights/default.pt \
+      --data data/v1/cartpoles --out "runs/$name" --steps 1500 \
+      --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 plot_every=500 \
+      loss.points_near=$pn loss.points_length=$pl
+    for sj in 20 10 5 3; do
+      .venv/bin/python scripts/score_search.py "runs/$name/checkpoint.pt" --data data/v1/cartpoles \
+        --episodes 60 --set count_power=1 sparse_links=0 sparse_joints=$sj
+    done
+  done
+  .venv/bin/python scripts/ship_model.py runs/cp-pn0.01 --out models/cartpoles-points.pt \
+    --after runs/cartpoles runs/default runs/default-psi runs/default-long
+  # The same force on the mixture (0.02) against the same training without it, 3,000 steps each
+  # (results/points_near_mixture_val.txt): no gain (0.478 vs 0.479), nothing shipped.
+  for spec in mix-ctl:0:0 mix-pn002:0.02:0.2; do
+    IFS=: read -r name pn pl <<< "$spec"
+    $SP train --config training/configs/default.yaml --init skeleton_perception/weights/default.pt \
+      --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc --out "runs/$name" \
+      --steps 3000 --set threads=1 ckpt_every=200 plot_every=1000 "train_modules=[pi,background]" \
+      loss.points_near=$pn loss.points_length=$pl
+    for sj in 20 10 5 3; do
+      .venv/bin/python scripts/score_search.py "runs/$name/checkpoint.pt" \
+        --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc --episodes 20 \
+        --set count_power=1 sparse_links=0 sparse_joints=$sj
+    done
+  done
   ;;
 gpu)
   # Spiders, fine-tuned further on a GPU (one NVIDIA H200, session 3, 352 s): 9 of the 40
@@ -163,6 +195,13 @@ evaluate)
   $SP evaluate --model ours --checkpoint models/cartpoles-search.pt --data data/v1/cartpoles \
     --label "Ours, Cartpoles model + structure search" --out results/cartpoles-ours-search.json \
     --figure docs/images/cartpoles-ours-search.png
+  CP_POINTS="Ours, Cartpoles: default fine-tuned with the searched-skeleton force (points_near 0.01) + structure search"
+  for js in frame structure-frame; do
+    sfx=$([ "$js" = frame ] && echo "" || echo "-sf")
+    $SP evaluate --model ours --checkpoint models/cartpoles-points.pt --data data/v1/cartpoles \
+      --label "$CP_POINTS" --joint-set "$js" --out "results/cartpoles-ours-points$sfx.json" \
+      $([ "$js" = frame ] && echo "--figure docs/images/cartpoles-ours-points.png")
+  done
   # The paper takes S (so the joints) from one random frame per episode: the
   # structure-frame predicted-joint set (docs/evaluation.md), scored for every model too.
   SF="--joint-set structure-frame"
