@@ -43,7 +43,8 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
     """Runs the node ``factory()`` makes until shutdown (Ctrl-C, ``ros2 lifecycle``...).
 
     A node that cannot start (bad parameter, missing model file) logs one fatal line naming
-    the reason, without a traceback, and the process exits with status 1.
+    the reason, without a traceback, and the process exits with status 1. SIGINT/SIGTERM
+    at any moment, starting included, is a clean stop with status 0.
 
     Args:
         factory: builds the node (called after ``rclpy.init``).
@@ -55,17 +56,27 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
     """
     try:
         with rclpy.init(args=args):
-            try:
-                node = factory()
-            except Exception as err:  # one clear line, no traceback, exit status 1
-                rclpy.logging.get_logger(name).fatal(f"cannot start: {err}")
-                return 1
-            executor = make_executor()
-            executor.add_node(node)
-            try:
-                spin_until_shutdown(executor)
-            finally:
-                node.destroy_node()
+            return _start_and_spin(factory, name)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        return 0
+
+
+def _start_and_spin(factory: Callable[[], Node], name: str) -> int:
+    """The body of :func:`run_node` inside an initialised rclpy context."""
+    try:
+        executor = make_executor()
+        node = factory()
+    except Exception as err:
+        if not rclpy.ok():  # SIGINT/SIGTERM shut the context down while starting
+            return 0
+        rclpy.logging.get_logger(name).fatal(f"cannot start: {err}")  # one line, no traceback
+        return 1
+    try:
+        executor.add_node(node)
+        spin_until_shutdown(executor)
+    except Exception:
+        if rclpy.ok():
+            raise
+    finally:
+        node.destroy_node()
     return 0
