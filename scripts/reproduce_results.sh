@@ -161,6 +161,16 @@ train)
     .venv/bin/python scripts/score_search.py runs/cp-pn0.01-long/checkpoint.pt --data data/v1/cartpoles \
       --episodes 60 --set count_power=1 sparse_links=0 sparse_joints=$sj
   done
+  for spec in cps-ctl:0:0 cps-pn0.01:0.01:0.1; do  # from scratch, 3,000 steps, with and without
+    IFS=: read -r name pn pl <<< "$spec"
+    $SP train --config training/configs/cartpoles.yaml --data data/v1/cartpoles --out "runs/$name" \
+      --steps 3000 --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 \
+      plot_every=1000 loss.points_near=$pn loss.points_length=$pl
+    for sj in 20 10; do
+      .venv/bin/python scripts/score_search.py "runs/$name/checkpoint.pt" --data data/v1/cartpoles \
+        --episodes 60 --set count_power=1 sparse_links=0 sparse_joints=$sj
+    done
+  done
   .venv/bin/python scripts/ship_model.py runs/cp-pn0.01 --out models/cartpoles-points.pt \
     --after runs/cartpoles runs/default runs/default-psi runs/default-long
   # The same force (0.01) on the other per-dataset fine-tunes (results/points_near_per_dataset_val.txt):
