@@ -347,6 +347,29 @@ def logit_excess(z: torch.Tensor, bound: float) -> torch.Tensor:
 # --- all together -----------------------------------------------------------------------
 
 
+def frames_near(S: torch.Tensor, frames, cfg: LossConfig) -> torch.Tensor:
+    """Eq. 3 summed over frames: the points of each frame against S's links drawn there.
+
+    Args:
+        S: (B, P, P) connectivity of the source.
+        frames: the point sets (source, target), each with ``maps`` and ``xy_hard``.
+        cfg: ``near_topk``, ``near_scale``, ``near_temperature``.
+    """
+    return sum(
+        near_loss(
+            S,
+            near_closeness(f.maps, f.xy_hard, cfg.near_topk, cfg.near_scale),
+            cfg.near_temperature,
+        )
+        for f in frames
+    )
+
+
+def frames_length(S: torch.Tensor, frames, size: int, cfg: LossConfig) -> torch.Tensor:
+    """Eq. 8 summed over frames (each point set's expected xy ``xy``; image side ``size``)."""
+    return sum(length_loss(S, f.xy, size, cfg.length_min, cfg.length_max) for f in frames)
+
+
 def compute_losses(
     out: dict,
     target: torch.Tensor,
@@ -382,14 +405,7 @@ def compute_losses(
         parts["contiguity"] = contiguity_loss(ns, nt)
         total = total + cfg.contiguity * parts["contiguity"]
     skel = total.new_zeros(())  # the skeleton losses' weighted sum
-    parts["near"] = sum(
-        near_loss(
-            S,
-            near_closeness(f.maps, f.xy_hard, cfg.near_topk, cfg.near_scale),
-            cfg.near_temperature,
-        )
-        for f in (ks, kt)
-    )
+    parts["near"] = frames_near(S, (ks, kt), cfg)
     skel = skel + cfg.near * parts["near"]
     if cfg.use_sparse:
         parts["sparse_links"], parts["sparse_joints"] = sparse_loss(S, cfg.sparse_p)
@@ -407,9 +423,7 @@ def compute_losses(
         parts["uniform"] = sum(uniform_loss(S, d, cfg.uniform_alpha) for d in deltas)
         skel = skel + ramp * cfg.uniform * parts["uniform"]
     if cfg.length:
-        parts["length"] = sum(
-            length_loss(S, f.xy, W, cfg.length_min, cfg.length_max) for f in (ks, kt)
-        )
+        parts["length"] = frames_length(S, (ks, kt), W, cfg)
         skel = skel + cfg.length * parts["length"]
     if cfg.rigid:
         parts["rigid"] = rigid_loss(S, ps.xy_hard, pt.xy_hard, W)
@@ -457,17 +471,8 @@ def searched_skeleton_losses(
         S = search_skeleton([ps.xy_hard.detach()], size, structure).to(ps.maps.dtype)
     i, j = pair_indices(S.shape[-1], S.device)
     parts["points_links"] = S[:, i, j].sum(-1).mean()
-    parts["points_near"] = sum(
-        near_loss(
-            S,
-            near_closeness(f.maps, f.xy_hard, cfg.near_topk, cfg.near_scale),
-            cfg.near_temperature,
-        )
-        for f in (ps, pt)
-    )
-    parts["points_length"] = sum(
-        length_loss(S, f.xy, size, cfg.length_min, cfg.length_max) for f in (ps, pt)
-    )
+    parts["points_near"] = frames_near(S, (ps, pt), cfg)
+    parts["points_length"] = frames_length(S, (ps, pt), size, cfg)
     return cfg.points_near * parts["points_near"] + cfg.points_length * parts["points_length"]
 
 
