@@ -9,6 +9,16 @@ SP=.venv/bin/skeleton-perception
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 DATASETS=(cartpoles swimmers spiders spiders0shot mwhc)
 stages=("${@:-evaluate report}")
+# score_sj CKPT EPISODES "SJ..." DATA...: scripts/score_search.py on the val split for each
+# sparse_joints value (count_power 1, sparse_links 0: the shipped search settings otherwise).
+score_sj() {
+  local ckpt=$1 episodes=$2 sjs=$3 sj
+  shift 3
+  for sj in $sjs; do
+    .venv/bin/python scripts/score_search.py "$ckpt" --data "$@" --episodes "$episodes" \
+      --set count_power=1 sparse_links=0 sparse_joints="$sj"
+  done
+}
 [ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune report)
 
 for stage in ${stages[*]}; do
@@ -137,10 +147,7 @@ train)
       --data data/v1/cartpoles --out "runs/$name" --steps 1500 \
       --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 plot_every=500 \
       loss.points_near=$pn loss.points_length=$pl
-    for sj in 20 10 5 3; do
-      .venv/bin/python scripts/score_search.py "runs/$name/checkpoint.pt" --data data/v1/cartpoles \
-        --episodes 60 --set count_power=1 sparse_links=0 sparse_joints=$sj
-    done
+    score_sj "runs/$name/checkpoint.pt" 60 "20 10 5 3" data/v1/cartpoles
   done
   for spec in cp-ctl-s1:0:0 cp-pn0.01-s1:0.01:0.1; do  # a second seed of the two that matter
     IFS=: read -r name pn pl <<< "$spec"
@@ -148,28 +155,19 @@ train)
       --data data/v1/cartpoles --out "runs/$name" --steps 1500 \
       --set threads=1 seed=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 \
       plot_every=500 loss.points_near=$pn loss.points_length=$pl
-    for sj in 20 10; do
-      .venv/bin/python scripts/score_search.py "runs/$name/checkpoint.pt" --data data/v1/cartpoles \
-        --episodes 60 --set count_power=1 sparse_links=0 sparse_joints=$sj
-    done
+    score_sj "runs/$name/checkpoint.pt" 60 "20 10" data/v1/cartpoles
   done
   $SP train --config training/configs/cartpoles.yaml --init skeleton_perception/weights/default.pt \
     --data data/v1/cartpoles --out runs/cp-pn0.01-long --steps 4500 \
     --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 plot_every=500 \
     loss.points_near=0.01 loss.points_length=0.1
-  for sj in 20 10; do
-    .venv/bin/python scripts/score_search.py runs/cp-pn0.01-long/checkpoint.pt --data data/v1/cartpoles \
-      --episodes 60 --set count_power=1 sparse_links=0 sparse_joints=$sj
-  done
+  score_sj runs/cp-pn0.01-long/checkpoint.pt 60 "20 10" data/v1/cartpoles
   for spec in cps-ctl:0:0 cps-pn0.01:0.01:0.1; do  # from scratch, 3,000 steps, with and without
     IFS=: read -r name pn pl <<< "$spec"
     $SP train --config training/configs/cartpoles.yaml --data data/v1/cartpoles --out "runs/$name" \
       --steps 3000 --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 \
       plot_every=1000 loss.points_near=$pn loss.points_length=$pl
-    for sj in 20 10; do
-      .venv/bin/python scripts/score_search.py "runs/$name/checkpoint.pt" --data data/v1/cartpoles \
-        --episodes 60 --set count_power=1 sparse_links=0 sparse_joints=$sj
-    done
+    score_sj "runs/$name/checkpoint.pt" 60 "20 10" data/v1/cartpoles
   done
   .venv/bin/python scripts/ship_model.py runs/cp-pn0.01 --out models/cartpoles-points.pt \
     --after runs/cartpoles runs/default runs/default-psi runs/default-long
@@ -180,19 +178,13 @@ train)
       --data "data/v1/$d" --out "runs/$d-pn0.01" --steps 1500 \
       --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 plot_every=500 \
       loss.points_near=0.01 loss.points_length=0.1
-    for sj in 20 10 5 3 2; do
-      .venv/bin/python scripts/score_search.py "runs/$d-pn0.01/checkpoint.pt" --data "data/v1/$d" \
-        --episodes 20 --set count_power=1 sparse_links=0 sparse_joints=$sj
-    done
+    score_sj "runs/$d-pn0.01/checkpoint.pt" 20 "20 10 5 3 2" "data/v1/$d"
   done
   $SP train --config training/configs/swimmers.yaml --init skeleton_perception/weights/default.pt \
     --data data/v1/swimmers --out runs/swimmers-pn0.03 --steps 1500 \
     --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 plot_every=500 \
     loss.points_near=0.03 loss.points_length=0.3
-  for sj in 20 10 5 3 2; do
-    .venv/bin/python scripts/score_search.py runs/swimmers-pn0.03/checkpoint.pt --data data/v1/swimmers \
-      --episodes 20 --set count_power=1 sparse_links=0 sparse_joints=$sj
-  done
+  score_sj runs/swimmers-pn0.03/checkpoint.pt 20 "20 10 5 3 2" data/v1/swimmers
   # The same force on the mixture (0.02) against the same training without it, 3,000 steps each
   # (results/points_near_mixture_val.txt): no gain (0.478 vs 0.479), nothing shipped.
   for spec in mix-ctl:0:0 mix-pn002:0.02:0.2; do
@@ -201,11 +193,8 @@ train)
       --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc --out "runs/$name" \
       --steps 3000 --set threads=1 ckpt_every=200 plot_every=1000 "train_modules=[pi,background]" \
       loss.points_near=$pn loss.points_length=$pl
-    for sj in 20 10 5 3; do
-      .venv/bin/python scripts/score_search.py "runs/$name/checkpoint.pt" \
-        --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc --episodes 20 \
-        --set count_power=1 sparse_links=0 sparse_joints=$sj
-    done
+    score_sj "runs/$name/checkpoint.pt" 20 "20 10 5 3" \
+      data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc
   done
   ;;
 gpu)
