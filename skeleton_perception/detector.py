@@ -21,6 +21,7 @@ import torch
 from .checkpoint import CheckpointError, build_model_from_checkpoint, load_checkpoint
 from .nn.inference import optimize_for_inference
 from .nn.model import SkeletonModel
+from .nn.structure_search import SearchConfig, search_skeleton
 from .preprocess import Letterbox, to_tensor_layout
 from .skeleton import Skeleton
 
@@ -188,11 +189,8 @@ class SkeletonDetector:
         """HxWx3 uint8 RGB image -> its Skeleton (pixels of that image)."""
         return self.predict_batch([image])[0]
 
-    @torch.inference_mode()
-    def predict_batch(self, images: Sequence[np.ndarray]) -> list[Skeleton]:
-        """List of HxWx3 uint8 RGB images (any sizes) -> list of Skeletons."""
-        if len(images) == 0:
-            return []
+    def _letterboxed(self, images: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[Letterbox]]:
+        """Images (any sizes) -> (N, 3, size, size) network input and their letterboxes."""
         size = self.input_size
         boxes = []
         batch = np.empty((len(images), 3, size, size), np.float32)
@@ -207,14 +205,64 @@ class SkeletonDetector:
             boxes.append(box)
             to_tensor_layout(box.apply(image), out=batch[k])
         x = torch.from_numpy(batch).to(self._device)
-        if self.half:
-            x = x.half()
+        return (x.half() if self.half else x), boxes
+
+    @torch.inference_mode()
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[Skeleton]:
+        """List of HxWx3 uint8 RGB images (any sizes) -> list of Skeletons."""
+        if len(images) == 0:
+            return []
+        x, boxes = self._letterboxed(images)
         xy, S = self.inference_model.predict(x)
         xy = xy.float().cpu().numpy()
         S = S.float().cpu().numpy()
         return [
             skeleton_from_prediction(
                 xy[k], S[k], boxes[k], self.link_threshold, self.min_joint_score
+            )
+            for k in range(len(images))
+        ]
+
+    @torch.inference_mode()
+    def predict_video(
+        self, images: Sequence[np.ndarray], every: int = 10, batch_size: int = 64
+    ) -> list[Skeleton]:
+        """One skeleton for a whole clip of the same object, drawn on every frame.
+
+        Not the single-image output: the link set is searched once over every ``every``-th
+        frame (the model's search objective averaged over those frames; a link must hold
+        in all of them), then each frame publishes its own points joined by that one link
+        set, so the joint set cannot change from frame to frame. For recordings processed
+        offline, and as the bound that a per-image skeleton could reach with these points.
+
+        Args:
+            images: T HxWx3 uint8 RGB frames (any sizes).
+            every: step between the frames the link set is searched on.
+            batch_size: frames per network call.
+
+        Returns:
+            T skeletons.
+        """
+        if len(images) == 0:
+            return []
+        xy, boxes = [], []
+        for start in range(0, len(images), batch_size):
+            x, b = self._letterboxed(images[start : start + batch_size])
+            xy.append(self.inference_model.predict(x)[0].float().cpu())
+            boxes += b
+        points = torch.cat(xy)  # (T, P, 2)
+        frames = points[:: max(1, int(every))]  # (F, P, 2)
+        cfg = self.model.cfg.search
+        mean = SearchConfig.from_dict(
+            {
+                **cfg.to_dict(),
+                **{k: getattr(cfg, k) / len(frames) for k in ("near", "uniform", "length")},
+            }
+        )
+        S = search_skeleton([f[None] for f in frames], self.input_size, mean)[0].numpy()
+        return [
+            skeleton_from_prediction(
+                points[k].numpy(), S, boxes[k], self.link_threshold, self.min_joint_score
             )
             for k in range(len(images))
         ]

@@ -180,3 +180,36 @@ def test_export_weights_is_small_and_loads(tiny_checkpoint, tmp_path):
     _, S_a = model.eval().predict(x)
     _, S_b = det.model.predict(x)
     torch.testing.assert_close(S_a, S_b, atol=2e-2, rtol=0)
+
+
+def test_predict_video_draws_one_searched_link_set_on_every_frame():
+    """The clip's link set is the search over its sampled frames, with per-frame means."""
+    from skeleton_perception.nn.structure_search import SearchConfig, search_skeleton
+
+    torch.manual_seed(0)
+    search = SearchConfig(sparse_joints=0.5, uniform=0.0)  # links even for an untrained π
+    model = SkeletonModel(ModelConfig(**TINY, structure="search", search=search))
+    det = SkeletonDetector(model, device="cpu", optimize=False)
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (48, 80, 3), np.uint8) for _ in range(7)]
+    video = det.predict_video(frames, every=3, batch_size=4)  # searched on frames 0, 3, 6
+    single = det.predict_batch(frames)
+    assert len(video) == 7
+    for v, s in zip(video, single, strict=True):
+        np.testing.assert_allclose(v.points, s.points, atol=1e-4)  # the frame's own points
+        np.testing.assert_array_equal(v.connectivity, video[0].connectivity)  # one link set
+        np.testing.assert_array_equal(v.joint_ids, video[0].joint_ids)
+    x, _ = det._letterboxed([frames[k] for k in (0, 3, 6)])
+    xy, _ = model.predict(x)
+    cfg = model.cfg.search
+    mean = SearchConfig.from_dict(
+        {
+            **cfg.to_dict(),
+            "near": cfg.near / 3,
+            "uniform": cfg.uniform / 3,
+            "length": cfg.length / 3,
+        }
+    )
+    want = search_skeleton([f[None] for f in xy], 64, mean)[0].numpy()
+    np.testing.assert_array_equal(video[0].connectivity, want)
+    assert video[0].num_joints > 0

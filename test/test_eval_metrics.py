@@ -229,3 +229,26 @@ def test_structure_frame_is_seeded_and_in_range():
     assert frames == [structure_frame(i, 90, seed=0) for i in range(20)]
     assert all(0 <= f < 90 for f in frames)
     assert len(set(frames)) > 1
+
+
+def test_f1_at_half_epsilon_counts_only_the_closer_matches():
+    """A joint 0.1 from its match is kept at ε = 0.15 but not at ε/2 = 0.075."""
+    from skeleton_perception.training.evaluation.protocol import (
+        EpisodePrediction,
+        EpisodeTruth,
+        EvalParams,
+        Evaluator,
+    )
+
+    T = 4
+    gt = np.zeros((T, 2, 2))
+    gt[:, 0] = [16.0, 32.0]
+    gt[:, 1] = [48.0, 32.0]
+    pred = gt.copy()
+    pred[:, 1, 0] += 0.1 * 32  # 0.1 normalised units off (64 px image: 32 px per unit)
+    truth = EpisodeTruth(gt, np.ones((T, 2), bool), np.eye(2, dtype=bool)[::-1], (64, 64))
+    ev = Evaluator(EvalParams(epsilon=0.15))
+    ev.evaluate(truth, EpisodePrediction(pred, np.ones((T, 2), bool)))
+    joints = ev.summarize()["joints"]
+    assert joints["f1"] == pytest.approx(1.0)
+    assert joints["f1_half_eps"] == pytest.approx(0.5)

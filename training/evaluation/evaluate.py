@@ -184,6 +184,11 @@ def print_tables(label: str, summary: dict, dataset: str) -> None:
             {f"{label} (measured)": summary["joints"], **rows["joints"]}, JOINT_METRICS
         )
     )
+    j = summary["joints"]
+    print(
+        f"\nPer image: joint F1 {j['f1']:.3f}, at ε/2 {j['f1_half_eps']:.3f}, "
+        f"consistency {j['consistency']:.3f}"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -216,9 +221,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", help="row label in tables (default: --model)")
     parser.add_argument(
         "--structure",
-        choices=("psi", "search"),
-        help="--model ours: predict S with the network ψ or by search (default: the "
-        "checkpoint's model.structure)",
+        choices=("psi", "search", "video"),
+        help="--model ours: predict S with the network ψ or by search on each image "
+        "(default: the checkpoint's model.structure); 'video': one link set searched over "
+        "the whole episode (SkeletonDetector.predict_video; not per image, a diagnostic)",
     )
 
 

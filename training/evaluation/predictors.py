@@ -137,13 +137,20 @@ class OursPredictor:
     ):
         from skeleton_perception import SkeletonDetector
 
+        self.video = structure == "video"
         self.detector = SkeletonDetector.from_checkpoint(
-            checkpoint, device=device, structure=structure
+            checkpoint, device=device, structure=None if self.video else structure
         )
         self.batch_size = batch_size
 
     def predict_episode(self, frames: np.ndarray, episode_index: int) -> list[Skeleton]:
-        """Runs the detector on every frame, one frame per image (batched for speed)."""
+        """Runs the detector on every frame, one frame per image (batched for speed).
+
+        With ``structure="video"`` the link set is searched once over the whole episode
+        (:meth:`SkeletonDetector.predict_video`): not the per-image output, a diagnostic.
+        """
+        if self.video:
+            return self.detector.predict_video(list(frames))
         out: list[Skeleton] = []
         for i in range(0, len(frames), self.batch_size):
             out.extend(self.detector.predict_batch(list(frames[i : i + self.batch_size])))
