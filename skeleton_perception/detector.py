@@ -21,7 +21,7 @@ import torch
 from .checkpoint import CheckpointError, build_model_from_checkpoint, load_checkpoint
 from .nn.inference import optimize_for_inference
 from .nn.model import SkeletonModel
-from .nn.structure_search import SearchConfig, search_skeleton
+from .nn.structure_search import clip_config, search_skeleton
 from .preprocess import Letterbox, to_tensor_layout
 from .skeleton import Skeleton
 
@@ -252,13 +252,7 @@ class SkeletonDetector:
             boxes += b
         points = torch.cat(xy)  # (T, P, 2)
         frames = points[:: max(1, int(every))]  # (F, P, 2)
-        cfg = self.model.cfg.search
-        mean = SearchConfig.from_dict(
-            {
-                **cfg.to_dict(),
-                **{k: getattr(cfg, k) / len(frames) for k in ("near", "uniform", "length")},
-            }
-        )
+        mean = clip_config(self.model.cfg.search, len(frames))
         S = search_skeleton([f[None] for f in frames], self.input_size, mean)[0].numpy()
         return [
             skeleton_from_prediction(

@@ -105,3 +105,37 @@ def test_bad_structure_settings_are_rejected():
         ModelConfig(structure="oracle")
     with pytest.raises(ValueError, match="unknown search config keys"):
         ModelConfig.from_dict({"search": {"sparse_joint": 1.0}})
+
+
+def test_tree_links_every_chosen_joint_along_the_object():
+    """An L-shaped object drawn by many points: the tree over its three corners follows it."""
+    from skeleton_perception.nn.structure_search import tree_skeleton
+
+    arm = [[x, 10.0] for x in range(10, 41, 2)] + [[40.0, y] for y in range(12, 41, 2)]
+    xy = torch.tensor([arm + [[5.0, 60.0]]])  # (1, 32, 2): corner ids 0, 15, 30; 31 is away
+    S = tree_skeleton(xy, [0, 15, 30, 31], 64)
+    assert S.shape == (1, 32, 32)
+    got = links(S)
+    assert {(0, 15), (15, 30)} <= got  # along the arms, not the diagonal 0-30
+    assert (0, 30) not in got
+    assert len(got) == 3  # a spanning tree of the 4 joints: the far point is linked too
+    assert {a for e in got for a in e} == {0, 15, 30, 31}
+    torch.testing.assert_close(S, S.transpose(1, 2))
+
+
+def test_fixed_structure_publishes_the_same_joints_in_every_image():
+    torch.manual_seed(0)
+    cfg_ = ModelConfig(num_points=8, unet_width=4, psi_width=4, bg_width=4, bg_latent=4,
+                       structure="fixed", joint_ids=[1, 4, 6])  # fmt: skip
+    model = SkeletonModel(cfg_).eval()
+    from skeleton_perception import SkeletonDetector
+
+    det = SkeletonDetector(model, device="cpu")
+    rng = torch.Generator().manual_seed(1)
+    images = [(torch.rand(40, 50, 3, generator=rng) * 255).byte().numpy() for _ in range(3)]
+    for sk in det.predict_batch(images):
+        assert sk.joint_ids.tolist() == [1, 4, 6] and len(sk.links) == 2
+    with pytest.raises(ValueError, match="joint_ids"):
+        ModelConfig(num_points=8, structure="fixed", joint_ids=[1])
+    with pytest.raises(ValueError, match="joint_ids"):
+        ModelConfig(num_points=8, structure="fixed", joint_ids=[1, 8])

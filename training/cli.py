@@ -34,6 +34,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "skeleton_perception.training.evaluation.report",
         "assemble RESULTS.md from evaluation JSON files",
     ),
+    "select-joints": (
+        "skeleton_perception.training.joint_selection",
+        "choose the joints published in every image from whole-episode skeletons (no labels)",
+    ),
+    "oracle": (
+        "skeleton_perception.training.oracle",
+        "train the supervised ceiling (simulator joints and links as labels; never shipped)",
+    ),
     "train-transporter": (
         "skeleton_perception.training.baselines.train_transporter",
         "train the Transporter baseline (Kulkarni et al. 2019)",

@@ -24,12 +24,12 @@ from .points import (
     spatial_softmax_points,
 )
 from .skeleton_net import SkeletonNet
-from .structure_search import SearchConfig, search_skeleton
+from .structure_search import SearchConfig, search_skeleton, tree_skeleton
 from .unet import UNet
 
 POINT_REPRS = ("categorical", "spatial_softmax")
 PSI_HEADS = ("conv", "pairwise")
-STRUCTURES = ("psi", "search")
+STRUCTURES = ("psi", "search", "fixed")
 
 
 @dataclass
@@ -66,8 +66,13 @@ class ModelConfig(DictConfig):
         structure: how :meth:`SkeletonModel.predict` gets S: "psi" (the network ψ, the
             paper) or "search" (the link set minimising the skeleton losses for the
             image's points, :mod:`~skeleton_perception.nn.structure_search`; ψ's weights
-            are then unused at inference).
+            are then unused at inference) or "fixed" (the points ``joint_ids`` are the
+            joints in every image, linked by the tree that best follows the object in the
+            image, :func:`~skeleton_perception.nn.structure_search.tree_skeleton`).
         search: the searched objective's weights (``structure = "search"``).
+        joint_ids: the joints of ``structure = "fixed"``: the point ids that the skeletons
+            searched over whole training episodes link most often
+            (``skeleton-perception select-joints``, docs/model.md).
     """
 
     config_name: ClassVar[str] = "model config"
@@ -96,6 +101,7 @@ class ModelConfig(DictConfig):
     psi_detach_points: bool = True
     structure: str = "psi"
     search: SearchConfig = field(default_factory=SearchConfig)
+    joint_ids: list[int] = field(default_factory=list)
 
     def __post_init__(self):
         if self.point_repr not in POINT_REPRS:
@@ -110,6 +116,16 @@ class ModelConfig(DictConfig):
             self.search = SearchConfig.from_dict(self.search)
         if self.num_points < 2:
             raise ValueError(f"model.num_points must be >= 2, got {self.num_points}")
+        self.joint_ids = [int(k) for k in self.joint_ids]
+        if self.structure == "fixed" and (
+            len(self.joint_ids) < 2
+            or len(set(self.joint_ids)) != len(self.joint_ids)
+            or not all(0 <= k < self.num_points for k in self.joint_ids)
+        ):
+            raise ValueError(
+                "model.structure 'fixed' needs model.joint_ids: at least 2 distinct point ids "
+                f"in [0, {self.num_points}), got {self.joint_ids}"
+            )
         if self.image_size % 16:
             raise ValueError(f"model.image_size must be divisible by 16, got {self.image_size}")
 
@@ -217,4 +233,6 @@ class SkeletonModel(nn.Module):
         if self.cfg.structure == "search":
             S = search_skeleton([xy], self.cfg.image_size, self.cfg.search).to(xy.dtype)
             return xy, S
+        if self.cfg.structure == "fixed":
+            return xy, tree_skeleton(xy, self.cfg.joint_ids, self.cfg.image_size).to(xy.dtype)
         return xy, self.connectivity(images, pts.maps, xy)

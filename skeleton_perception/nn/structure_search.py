@@ -216,3 +216,70 @@ def search_skeleton(
         n_links[b] += 1
         best[b] = torch.maximum(best[b], clo[b, :, :, eb])
     return pairs_to_matrix(chosen.to(frames[0].dtype), P)
+
+
+def clip_config(cfg: SearchConfig, num_frames: int) -> SearchConfig:
+    """The objective of :func:`search_skeleton` averaged over ``num_frames`` frames.
+
+    :func:`search_skeleton` sums the per-frame terms (ℓ_near, ℓ_uniform, ℓ_length) over the
+    frames it is given while the count terms stay whole; dividing the per-frame weights by
+    the number of frames makes a clip's search use the same balance as one image's.
+    """
+    scale = 1.0 / max(1, int(num_frames))
+    return SearchConfig.from_dict(
+        {**cfg.to_dict(), **{k: getattr(cfg, k) * scale for k in ("near", "uniform", "length")}}
+    )
+
+
+@torch.no_grad()
+def tree_skeleton(
+    xy: torch.Tensor,
+    joint_ids: list[int] | tuple[int, ...],
+    size: int,
+    kernel: int = 5,
+    length: float = 0.5,
+) -> torch.Tensor:
+    """Links a fixed set of joints by the tree that best follows the object in each image.
+
+    Every joint in ``joint_ids`` is linked (a spanning tree, so the published joint set
+    cannot change from image to image); which pairs are linked is decided per image. A
+    pair's cost is the fraction of its segment off the object, the object being taken as
+    the occupancy of *all* P points (:func:`occupancy`, what ℓ_uniform uses), plus
+    ``length`` times its length as a fraction of the image side (between two trees that
+    follow the object equally well, the one of shorter links). Prim's algorithm, batched.
+
+    Args:
+        xy: (B, P, 2) point pixels.
+        joint_ids: K >= 2 point ids that are the joints.
+        size: image side in pixels.
+        kernel: max-pool kernel of the occupancy.
+        length: weight of the length term.
+
+    Returns:
+        (B, P, P) symmetric {0, 1} S with an empty diagonal, non-zero only between joints.
+    """
+    B, P, _ = xy.shape
+    ids = torch.as_tensor(list(joint_ids), dtype=torch.long, device=xy.device)
+    K = ids.numel()
+    sub = xy[:, ids].float()  # (B, K, 2)
+    i, j = pair_indices(K, xy.device)
+    gap = 1.0 - link_coverage(occupancy(xy.float(), size, size, kernel), sub)  # (B, E)
+    cost_e = gap + length * (sub[:, i] - sub[:, j]).norm(dim=-1) / size
+    cost = sub.new_full((B, K, K), float("inf"))
+    cost[:, i, j] = cost_e
+    cost[:, j, i] = cost_e
+    rows = torch.arange(B, device=xy.device)
+    in_tree = torch.zeros(B, K, dtype=torch.bool, device=xy.device)
+    in_tree[:, 0] = True
+    best, parent = cost[:, 0].clone(), torch.zeros(B, K, dtype=torch.long, device=xy.device)
+    S = xy.new_zeros(B, P, P)
+    for _ in range(K - 1):
+        k = best.masked_fill(in_tree, float("inf")).argmin(-1)  # (B,) next joint
+        a, b = ids[k], ids[parent[rows, k]]
+        S[rows, a, b] = 1.0
+        S[rows, b, a] = 1.0
+        in_tree[rows, k] = True
+        closer = cost[rows, k] < best  # (B, K)
+        best = torch.where(closer, cost[rows, k], best)
+        parent = torch.where(closer, k[:, None].expand(-1, K), parent)
+    return S

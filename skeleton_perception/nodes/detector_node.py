@@ -117,8 +117,10 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
     ),
     "structure": (
         "",
-        "How the links are predicted: search (the link set minimising the skeleton losses "
-        "for the image's points) or psi (the network); empty: the checkpoint's choice.",
+        "How the joints and links are predicted: fixed (the model's chosen joints in every "
+        "image, linked by the tree that follows the object), search (the link set minimising "
+        "the skeleton losses for the image's points) or psi (the network); empty: the "
+        "checkpoint's choice.",
         {"read_only": True},
     ),
     "use_compressed": (
@@ -191,8 +193,8 @@ def check_parameter(name: str, value: Any) -> str | None:
     """
     if name == "device" and not DEVICE_PATTERN.match(str(value)):
         return f"device must be auto, cpu, cuda or cuda:N, not {value!r}"
-    if name == "structure" and str(value) not in ("", "psi", "search"):
-        return f"structure must be empty, psi or search, not {value!r}"
+    if name == "structure" and str(value) not in ("", "psi", "search", "fixed"):
+        return f"structure must be empty, fixed, psi or search, not {value!r}"
     if name == "marker_namespace" and not str(value):
         return "marker_namespace must not be empty"
     return None

@@ -148,7 +148,7 @@ def evaluate_store(store, predictor, params: EvalParams, joint_set: str, limit: 
     ev = Evaluator(params)
     predict_seconds, frames_seen, first = 0.0, 0, None
     count = len(store) if limit is None else min(limit, len(store))
-    for i in tqdm(range(count), desc=f"evaluate {predictor.name}", leave=False):
+    for i in tqdm(range(count), desc=f"evaluate {predictor.name}", leave=False, disable=None):
         ep = store[i]
         start = time.monotonic()
         skeletons = predictor.predict_episode(ep.frames, ep.index)
@@ -221,10 +221,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label", help="row label in tables (default: --model)")
     parser.add_argument(
         "--structure",
-        choices=("psi", "search", "video"),
-        help="--model ours: predict S with the network ψ or by search on each image "
-        "(default: the checkpoint's model.structure); 'video': one link set searched over "
-        "the whole episode (SkeletonDetector.predict_video; not per image, a diagnostic)",
+        choices=("fixed", "psi", "search", "video"),
+        help="--model ours: the checkpoint's chosen joints linked by a tree, the network ψ, "
+        "or search, on each image (default: the checkpoint's model.structure); 'video': one "
+        "link set searched over the whole episode (SkeletonDetector.predict_video; not per "
+        "image, a diagnostic)",
     )
 
 

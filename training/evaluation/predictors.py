@@ -143,6 +143,13 @@ class OursPredictor:
         )
         self.batch_size = batch_size
 
+    @classmethod
+    def from_detector(cls, detector, batch_size: int = 90) -> OursPredictor:
+        """Scores a detector already built (per image)."""
+        predictor = cls.__new__(cls)
+        predictor.detector, predictor.batch_size, predictor.video = detector, batch_size, False
+        return predictor
+
     def predict_episode(self, frames: np.ndarray, episode_index: int) -> list[Skeleton]:
         """Runs the detector on every frame, one frame per image (batched for speed).
 
