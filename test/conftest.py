@@ -19,3 +19,17 @@ def context():
     rclpy.init(context=ctx)
     yield ctx
     rclpy.shutdown(context=ctx)
+
+
+@pytest.fixture(scope="session")
+def tiny_cartpoles(tmp_path_factory):
+    """A tiny generated Cartpoles dataset: 3 train, 2 val, 1 test episodes of 12 frames."""
+    import torch
+    from skeleton_perception.training.cli import main
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("data") / "cartpoles"
+    argv = ["generate", "--dataset", "cartpoles", "--out", str(out), "--episodes", "3"]
+    argv += ["--val-episodes", "2", "--test-episodes", "1", "--frames", "12", "--quiet"]
+    assert main(argv) == 0
+    return out

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from skeleton_perception.training import joint_selection
-from skeleton_perception.training.cli import main
 from skeleton_perception.training.config import TrainConfig
 from skeleton_perception.training.sim.storage import EpisodeStore
 
@@ -19,13 +18,8 @@ P = 8
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("data") / "cartpoles"
-    argv = ["generate", "--dataset", "cartpoles", "--out", str(out), "--episodes", "3"]
-    argv += ["--val-episodes", "2", "--test-episodes", "1", "--frames", "12", "--quiet"]
-    assert main(argv) == 0
-    return out
+def data(tiny_cartpoles):
+    return tiny_cartpoles
 
 
 @pytest.fixture(scope="module")

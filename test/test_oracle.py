@@ -26,13 +26,8 @@ TINY = [
 
 
 @pytest.fixture(scope="module")
-def cartpoles(tmp_path_factory):
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("data") / "cartpoles"
-    argv = ["generate", "--dataset", "cartpoles", "--out", str(out), "--episodes", "3"]
-    argv += ["--val-episodes", "0", "--test-episodes", "1", "--frames", "12", "--quiet"]
-    assert main(argv) == 0
-    return out
+def cartpoles(tiny_cartpoles):
+    return tiny_cartpoles
 
 
 def read_log(path):

@@ -112,7 +112,7 @@ def test_tree_links_every_chosen_joint_along_the_object():
     from skeleton_perception.nn.structure_search import tree_skeleton
 
     arm = [[x, 10.0] for x in range(10, 41, 2)] + [[40.0, y] for y in range(12, 41, 2)]
-    xy = torch.tensor([arm + [[5.0, 60.0]]])  # (1, 32, 2): corner ids 0, 15, 30; 31 is away
+    xy = torch.tensor([[*arm, [5.0, 60.0]]])  # (1, 32, 2): corner ids 0, 15, 30; 31 is away
     S = tree_skeleton(xy, [0, 15, 30, 31], 64)
     assert S.shape == (1, 32, 32)
     got = links(S)

@@ -44,7 +44,7 @@ from skeleton_perception.checkpoint import (
     save_checkpoint,
 )
 
-DEFAULT_KS = (3, 4, 5, 6, 8, 10, 12, 16)
+DEFAULT_KS = (3, 4, 5, 6, 8, 10, 12, 16, 20, 24)
 
 
 def episode_skeletons(detector: SkeletonDetector, store: EpisodeStore, every: int) -> np.ndarray:

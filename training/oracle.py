@@ -53,6 +53,7 @@ from skeleton_perception.nn.skeleton_net import pair_indices
 
 from .config import TrainConfig, load_config, parse_override, save_config, set_value
 from .runinfo import hardware
+from .train import read_log_rows
 
 METHOD = "oracle (supervised with simulator joints and links)"
 LOG_FIELDS = (
@@ -224,13 +225,6 @@ def get_batch(dataset: Dataset, batch_size: int, seed: int, step: int) -> dict[s
     )
 
 
-def _read_rows(path: Path, max_step: int) -> list[dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if int(float(r["step"])) <= max_step]
-
-
 def train_oracle(
     cfg: OracleConfig, dataset: Dataset, out_dir: str | Path, resume: bool = False
 ) -> dict:
@@ -278,7 +272,7 @@ def train_oracle(
         )  # fmt: skip
 
     log_path = out_dir / "log.csv"
-    rows = _read_rows(log_path, step) if step else []
+    rows = read_log_rows(log_path, step) if step else []
     with open(log_path, "w", newline="") as f:
         writer = csv.DictWriter(f, LOG_FIELDS)
         writer.writeheader()

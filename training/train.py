@@ -191,7 +191,8 @@ def write_plots(
     )  # fmt: skip
 
 
-def _read_rows(path: Path, max_step: int) -> list[dict]:
+def read_log_rows(path: Path, max_step: int) -> list[dict]:
+    """The rows of a CSV training log up to ``max_step`` (what a resumed run keeps)."""
     if not path.exists():
         return []
     with open(path, newline="") as f:
@@ -265,7 +266,7 @@ def train(
 
     # The CSV log: keep rows up to the checkpoint when resuming, then append.
     log_path = out_dir / "log.csv"
-    rows = _read_rows(log_path, step) if step else []
+    rows = read_log_rows(log_path, step) if step else []
     with open(log_path, "w", newline="") as f:
         writer = csv.DictWriter(f, LOG_FIELDS)
         writer.writeheader()
