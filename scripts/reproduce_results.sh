@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,7 +19,7 @@ score_sj() {
       --set count_power=1 sparse_links=0 sparse_joints="$sj"
   done
 }
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -236,7 +236,7 @@ evaluate)
   CP_POINTS="Ours, Cartpoles: default fine-tuned with the searched-skeleton force (points_near 0.01) + structure search"
   for js in frame structure-frame; do
     sfx=$([ "$js" = frame ] && echo "" || echo "-sf")
-    $SP evaluate --model ours --checkpoint models/cartpoles-points.pt --data data/v1/cartpoles \
+    $SP evaluate --model ours --checkpoint models/cartpoles-points.pt --structure search --data data/v1/cartpoles \
       --label "$CP_POINTS" --joint-set "$js" --out "results/cartpoles-ours-points$sfx.json" \
       $([ "$js" = frame ] && echo "--figure docs/images/cartpoles-ours-points.png")
   done
@@ -252,16 +252,16 @@ evaluate)
   for d in swimmers spiders mwhc spiders0shot; do
     label="Ours, per-dataset model (default fine-tuned on this dataset) + structure search"
     [ "$d" = spiders ] && label="Ours, per-dataset model (default fine-tuned on Spiders, then on a GPU) + structure search"
-    $SP evaluate --model ours --checkpoint "models/$d.pt" --data "data/v1/$d" --label "$label" \
+    $SP evaluate --model ours --checkpoint "models/$d.pt" --structure search --data "data/v1/$d" --label "$label" \
       --out "results/$d-ours.json" --figure "docs/images/$d-ours.png"
-    $SP evaluate --model ours --checkpoint "models/$d.pt" --data "data/v1/$d" --label "$label" \
+    $SP evaluate --model ours --checkpoint "models/$d.pt" --structure search --data "data/v1/$d" --label "$label" \
       $SF --out "results/$d-ours-sf.json"
   done
   for d in "${DATASETS[@]}"; do
     for js in frame structure-frame; do
       sfx=$([ "$js" = frame ] && echo "" || echo "-sf")
-      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
-        --data "data/v1/$d" --label "Ours, shipped default model (mixture)" --joint-set "$js" \
+      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt --structure search \
+        --data "data/v1/$d" --label "Ours, default model, structure search (shipped until session 5)" --joint-set "$js" \
         --out "results/$d-default$sfx.json" \
         $([ "$js" = frame ] && echo "--figure docs/images/$d-default.png")
       $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
@@ -295,9 +295,38 @@ oracle)
     .venv/bin/python scripts/ship_model.py "runs/oracle-$d" --out "models/oracle-$d.pt"
   done
   ;;
+joints)
+  # Issue 15 (session 6): the shipped models publish a fixed set of point ids, chosen without
+  # labels by `select-joints` (whole-episode skeletons or ψ's ids; K by per-image joint F1 on
+  # val), linked per image by a tree (docs/model.md, "Per-image joints that hold"). The
+  # weights are unchanged, so running it again on its own output gives the same file.
+  for d in "${DATASETS[@]}"; do
+    $SP generate --dataset "$d" --episodes 300 --out "data/v2/$d" --workers 2 --quiet
+  done
+  $SP select-joints --checkpoint skeleton_perception/weights/default.pt \
+    --data data/v2/cartpoles data/v2/swimmers data/v2/spiders data/v2/mwhc \
+    --out skeleton_perception/weights/default.pt --k 3 4 5 6 8 10 12 16
+  $SP select-joints --checkpoint models/cartpoles-points.pt --data data/v2/cartpoles \
+    --out models/cartpoles-points.pt
+  for d in swimmers spiders mwhc spiders0shot; do
+    $SP select-joints --checkpoint "models/$d.pt" --data "data/v2/$d" --out "models/$d.pt"
+  done
+  for d in "${DATASETS[@]}"; do
+    m="models/$d.pt"
+    [ "$d" = cartpoles ] && m=models/cartpoles-points.pt
+    $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+      --data "data/v2/$d" --out "results/$d-default-fixed.json" \
+      --label "Ours, shipped default (mixture), fixed joints"
+    $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+      --data "data/v2/$d" --structure video --out "results/$d-default-video.json" \
+      --label "Ours, default, one link set per episode (diagnostic, not per image)"
+    $SP evaluate --model ours --checkpoint "$m" --data "data/v2/$d" \
+      --label "Ours, per-dataset model, fixed joints" --out "results/$d-ours-fixed.json"
+  done
+  ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes results/notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, report, all)" >&2; exit 2 ;;
 esac
 done

@@ -32,3 +32,66 @@ def test_training_table_counts_the_steps_of_every_run_the_time_counts():
     rows = _training_rows([shipped, single])
     assert "| 19400 |" in rows[2] and "12000" not in rows[2]
     assert "| 3000 |" in rows[3]
+
+
+def _result(dataset, label, joint_set, f1, model="ours", checkpoint=None, structure=None):
+    joints = {"dist": 0.1, "consistency": 0.9, "f1": f1, "prec": f1, "rec": f1, "diff": 2.5}
+    joints["f1_half_eps"] = f1 / 2
+    return {
+        "dataset": dataset,
+        "model": model,
+        "label": label,
+        "checkpoint": checkpoint,
+        "structure": structure,
+        "split": "test",
+        "num_episodes": 1,
+        "params": {"epsilon": 0.15, "seed": 0, "link_threshold": 0.5, "joint_set": joint_set},
+        "summary": {
+            "structure": None if model == "transporter" else {"bcc": 0.7},
+            "joints": joints,
+        },
+        "per_episode": [],
+        "checkpoint_metadata": {"config": {"model": {"structure": "search"}}},
+    }
+
+
+def test_report_leads_with_the_per_image_table_of_joint_set_frame(tmp_path):
+    from skeleton_perception.training.evaluation.report import build_report
+
+    shipped = "skeleton_perception/weights/default.pt"
+    results = [
+        _result("cartpoles", "Ours, shipped default", "frame", 0.41, checkpoint=shipped),
+        _result("cartpoles", "Ours, shipped default", "structure-frame", 0.99, checkpoint=shipped),
+        _result("cartpoles", "Ours, ψ", "frame", 0.98, checkpoint=shipped, structure="psi"),
+        _result("cartpoles", "ours", "frame", 0.33, checkpoint="models/cartpoles.pt"),
+        _result("cartpoles", "ours", "structure-frame", 0.97, checkpoint="models/cartpoles.pt"),
+        _result("cartpoles", "Variant", "frame", 0.96, checkpoint="models/cartpoles-points.pt"),
+        _result("cartpoles", "transporter", "frame", 0.52, "transporter", "models/t.pt"),
+        _result("cartpoles", "Oracle (supervised, not shipped)", "frame", 0.88, checkpoint="o.pt"),
+        _result("cartpoles", "random", "frame", 0.11, "random"),
+        _result("swimmers", "random", "structure-frame", 0.95, "random"),
+    ]
+    text = build_report(results, tmp_path / "R.md", tmp_path, notes="## Reading notes")
+    start = text.index("## Per image: what the node publishes")
+    assert start < text.index("## Reading notes") < text.index("## Cartpoles")
+    head = text[start : text.index("## Reading notes")]
+    header, _, *rows = [line for line in head.splitlines() if line.startswith("|")]
+    assert header == (
+        "| Dataset | Method | Joint F1 ↑ | F1 at ε/2 ↑ | Constcy ↑ | Diff ↓ | S. Bcc ↑ |"
+    )
+    # The paper's "Ours" row first (Tables II and I), then ours, Transporter, oracle, chance.
+    assert rows[0] == "| Cartpoles | Ours (paper, Tables I-II) | 0.84 | n/a | 0.92 | 1.20 | 0.94 |"
+    assert rows[1] == (
+        "|  | **Ours, shipped default** (`weights/default.pt`, S by search) "
+        "| 0.41 | 0.20 | 0.90 | 2.50 | 0.70 |"
+    )
+    assert rows[2].startswith(
+        "|  | Ours, per-dataset model (`models/cartpoles.pt`, S by search) | 0.33 | 0.17 |"
+    )
+    assert rows[3].startswith("|  | Transporter [11] (our re-implementation) | 0.52 | 0.26 |")
+    assert rows[3].endswith("| n/a |")  # no links
+    assert rows[4].startswith("|  | *Oracle (supervised, not shipped)* | 0.88 | 0.44 |")
+    assert rows[5].startswith("|  | Chance: random skeleton | 0.11 | 0.06 |")
+    # No structure-frame, ψ-override or variant row; Swimmers has only structure-frame.
+    assert len(rows) == 6
+    assert not any(f"| {v:.2f} |" in head for v in (0.99, 0.98, 0.97, 0.96, 0.95))
