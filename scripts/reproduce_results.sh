@@ -303,6 +303,14 @@ joints)
   for d in "${DATASETS[@]}"; do
     $SP generate --dataset "$d" --episodes 300 --out "data/v2/$d" --workers 2 --quiet
   done
+  # docs/model.md's "where the gap is" (val, 20 episodes): the same weights, S three ways.
+  for d in cartpoles swimmers spiders mwhc; do
+    for st in search psi video; do
+      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+        --data "data/v2/$d" --split val --episodes 20 --structure "$st" \
+        --out "runs/val/$d-default-$st.json"
+    done
+  done
   $SP select-joints --checkpoint skeleton_perception/weights/default.pt \
     --data data/v2/cartpoles data/v2/swimmers data/v2/spiders data/v2/mwhc \
     --out skeleton_perception/weights/default.pt --k 3 4 5 6 8 10 12 16
