@@ -229,7 +229,12 @@ def test_markers_and_debug_image_only_while_subscribed(harness):
 @pytest.mark.parametrize(
     ("problem", "mutate"),
     [
-        ("unknown encoding", lambda m: setattr(m, "encoding", "yuv422")),
+        ("unsupported encoding 'yuv422'", lambda m: setattr(m, "encoding", "yuv422")),
+        (
+            "unsupported encoding '32FC1' (the detector takes rgb8, bgr8, rgba8, bgra8, mono8, "
+            "mono16)",
+            lambda m: setattr(m, "encoding", "32FC1"),
+        ),
         ("step", lambda m: setattr(m, "step", 10)),
         ("data has", lambda m: setattr(m, "data", m.data[: len(m.data) // 2])),
         ("empty image", lambda m: setattr(m, "width", 0)),

@@ -131,7 +131,7 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
     ),
     "link_threshold": (
         0.5,
-        "Links are published when their connection probability is >= this value.",
+        "Links are published when their connection probability exceeds this value.",
         {"floating_point_range": _range(0.0, 1.0)},
     ),
     "min_joint_score": (
@@ -382,11 +382,12 @@ class DetectorNode(Node):
         if self._use_compressed:
             return _Frame(msg.header, None, "", msg, now)
         try:
-            pixels = image_to_numpy(msg, self._max_pixels)  # validates; a view, no copy
-            if msg.encoding not in RGB_ENCODINGS:
+            if msg.encoding not in RGB_ENCODINGS:  # before decoding: one list, the detector's
                 raise ImageConversionError(
-                    f"encoding {msg.encoding!r} is not a colour or grey image"
+                    f"unsupported encoding {msg.encoding!r} (the detector takes "
+                    f"{', '.join(RGB_ENCODINGS)})"
                 )
+            pixels = image_to_numpy(msg, self._max_pixels)  # validates; a view, no copy
         except ImageConversionError as err:
             self._count_malformed(err)
             return None
