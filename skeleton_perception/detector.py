@@ -248,7 +248,7 @@ class SkeletonDetector:
         xy, boxes = [], []
         for start in range(0, len(images), batch_size):
             x, b = self._letterboxed(images[start : start + batch_size])
-            xy.append(self.inference_model.predict(x)[0].float().cpu())
+            xy.append(self.inference_model.inference_points(x)[1].float().cpu())
             boxes += b
         points = torch.cat(xy)  # (T, P, 2)
         frames = points[:: max(1, int(every))]  # (F, P, 2)

@@ -28,6 +28,7 @@ the numbers.
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -71,35 +72,41 @@ def top_ids(frequency: np.ndarray, k: int) -> list[int]:
     return sorted(int(i) for i in order[:k])
 
 
+@contextmanager
+def linking(detector: SkeletonDetector, structure: str, joint_ids: list[int] | None = None):
+    """Lets an unoptimised detector's model link by ``structure`` (and ``joint_ids``) inside."""
+    cfg = detector.model.cfg
+    saved = cfg.structure, cfg.joint_ids
+    cfg.structure, cfg.joint_ids = structure, list(joint_ids or cfg.joint_ids)
+    try:
+        yield detector
+    finally:
+        cfg.structure, cfg.joint_ids = saved
+
+
 def psi_ids(detector: SkeletonDetector, stores: list[EpisodeStore], every: int) -> list[int]:
     """The ids that ψ links in at least half of the frames (every ``every``-th of each episode)."""
-    model = detector.model
-    structure = model.cfg.structure
-    model.cfg.structure = "psi"
-    try:
-        counts, frames = np.zeros(model.cfg.num_points), 0
+    counts, frames = np.zeros(detector.model.cfg.num_points), 0
+    with linking(detector, "psi"):
         for store in stores:
             for ep in store:
                 for sk in detector.predict_batch(list(ep.frames[:: max(1, int(every))])):
                     counts[sk.joint_ids] += 1
                     frames += 1
-    finally:
-        model.cfg.structure = structure
     return [int(i) for i in np.flatnonzero(counts >= 0.5 * max(frames, 1))]
 
 
 def score(detector: SkeletonDetector, data: list[Path], joint_ids: list[int], episodes: int):
     """Per-image joint F1 and structure Bcc on the val split of each folder."""
-    detector.model.cfg.structure = "fixed"
-    detector.model.cfg.joint_ids = list(joint_ids)
-    predictor = OursPredictor.from_detector(detector)
     rows = []
-    for folder in data:
-        store = EpisodeStore(folder, "val")
-        spec = get_dataset(dataset_name(folder))
-        ev, *_ = evaluate_store(store, predictor, EvalParams(spec.epsilon), "frame", episodes)
-        summary = ev.summarize()
-        rows.append((summary["joints"]["f1"], (summary["structure"] or {}).get("bcc")))
+    with linking(detector, "fixed", joint_ids):
+        predictor = OursPredictor(detector=detector)
+        for folder in data:
+            store = EpisodeStore(folder, "val")
+            spec = get_dataset(dataset_name(folder))
+            ev, *_ = evaluate_store(store, predictor, EvalParams(spec.epsilon), "frame", episodes)
+            summary = ev.summarize()
+            rows.append((summary["joints"]["f1"], (summary["structure"] or {}).get("bcc")))
     return rows
 
 

@@ -45,15 +45,14 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset
 
-from skeleton_perception.checkpoint import load_checkpoint, save_checkpoint
-from skeleton_perception.detector import resolve_device
+from skeleton_perception.checkpoint import save_checkpoint
 from skeleton_perception.nn.model import SkeletonModel
 from skeleton_perception.nn.points import index_to_xy, pixel_grid
 from skeleton_perception.nn.skeleton_net import pair_indices
 
 from .config import TrainConfig, load_config, parse_override, save_config, set_value
 from .runinfo import hardware
-from .train import read_log_rows
+from .train import optimize, restart_log, resume_weights, start_run
 
 METHOD = "oracle (supervised with simulator joints and links)"
 LOG_FIELDS = (
@@ -240,11 +239,7 @@ def train_oracle(
     Returns:
         The last logged row (floats) plus "step".
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    out_dir, device = start_run(cfg, out_dir)
     torch.manual_seed(cfg.seed)
     model = SkeletonModel(cfg.model).to(device)
     model.background.requires_grad_(False)  # no loss reaches B
@@ -254,10 +249,7 @@ def train_oracle(
     ckpt_path = out_dir / "checkpoint.pt"
     step = 0
     if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step = int(ckpt["step"])
+        step, _ = resume_weights(ckpt_path, model, optimizer)
         print(f"resumed from {ckpt_path} at step {step} on {device}")
     save_config(cfg, out_dir / "config.yaml")
 
@@ -272,11 +264,7 @@ def train_oracle(
         )  # fmt: skip
 
     log_path = out_dir / "log.csv"
-    rows = read_log_rows(log_path, step) if step else []
-    with open(log_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows({k: r.get(k, "") for k in LOG_FIELDS} for r in rows)
+    rows = restart_log(log_path, LOG_FIELDS, step)
     t_last = time.time()
     t_start = t_last - (float(rows[-1]["time_s"]) if rows else 0.0)
 
@@ -295,14 +283,7 @@ def train_oracle(
             losses = supervised_losses(
                 cfg, model, batch["images"], batch["joints"], batch["valid"], batch["adjacency"]
             )
-            optimizer.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            params = [p for p in model.parameters() if p.requires_grad]
-            if cfg.grad_clip_value > 0:
-                torch.nn.utils.clip_grad_value_(params, cfg.grad_clip_value)
-            if cfg.grad_clip_norm > 0:
-                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
-            optimizer.step()
+            optimize(cfg, model, optimizer, losses["total"])
             step += 1
 
             for k, v in losses.items():  # interval means (NaN-free: undefined ratios skipped)

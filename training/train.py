@@ -126,15 +126,22 @@ def training_step(
     """
     out = model(source, target, tau=tau)
     losses = compute_losses(out, target, cfg.loss, ramp=ramp, structure=cfg.model.search)
+    optimize(cfg, model, optimizer, losses["total"])
+    return out, losses
+
+
+def optimize(
+    cfg: TrainConfig, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor
+) -> None:
+    """Backward, gradient clipping (by value, then by norm, as configured) and the update."""
     optimizer.zero_grad(set_to_none=True)
-    losses["total"].backward()
+    loss.backward()
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.grad_clip_value > 0:
         torch.nn.utils.clip_grad_value_(params, cfg.grad_clip_value)
     if cfg.grad_clip_norm > 0:
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip_norm)
     optimizer.step()
-    return out, losses
 
 
 def load_init(model: SkeletonModel, init, skip: Sequence[str] = ()) -> None:
@@ -191,12 +198,41 @@ def write_plots(
     )  # fmt: skip
 
 
-def read_log_rows(path: Path, max_step: int) -> list[dict]:
-    """The rows of a CSV training log up to ``max_step`` (what a resumed run keeps)."""
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if int(float(r["step"])) <= max_step]
+def start_run(cfg: TrainConfig, out_dir: str | Path) -> tuple[Path, torch.device]:
+    """Creates the run directory, sets the CPU threads; the run's folder and device."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    return out_dir, resolve_device(cfg.device)
+
+
+def resume_weights(
+    ckpt_path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[int, dict]:
+    """Loads a run's checkpoint into its model and optimiser: (step, checkpoint)."""
+    ckpt = load_checkpoint(ckpt_path)
+    model.load_state_dict(ckpt["model"])
+    if ckpt.get("optimizer"):
+        optimizer.load_state_dict(ckpt["optimizer"])
+    return int(ckpt["step"]), ckpt
+
+
+def restart_log(path: Path, fields: Sequence[str], step: int) -> list[dict]:
+    """Rewrites a CSV training log keeping its rows up to ``step`` (all gone at step 0).
+
+    Returns:
+        The rows kept (a resumed run continues after them).
+    """
+    rows = []
+    if step and path.exists():
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(float(r["step"])) <= step]
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fields)
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in fields} for r in rows)
+    return rows
 
 
 def train(
@@ -220,22 +256,14 @@ def train(
     Returns:
         The last logged row (floats) plus "step".
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    out_dir, device = start_run(cfg, out_dir)
     model = build_model(cfg).to(device)
     freeze_modules(cfg, model)
     optimizer = make_optimizer(cfg, model)
     ckpt_path = out_dir / "checkpoint.pt"
     step = 0
     if resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        if ckpt.get("optimizer"):
-            optimizer.load_state_dict(ckpt["optimizer"])
-        step = int(ckpt["step"])
+        step, ckpt = resume_weights(ckpt_path, model, optimizer)
         if "rng_state" in ckpt["metadata"]:
             torch.set_rng_state(ckpt["metadata"]["rng_state"])
         if "cuda_rng_state" in ckpt["metadata"] and device.type == "cuda":
@@ -266,11 +294,7 @@ def train(
 
     # The CSV log: keep rows up to the checkpoint when resuming, then append.
     log_path = out_dir / "log.csv"
-    rows = read_log_rows(log_path, step) if step else []
-    with open(log_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows({k: r.get(k, "") for k in LOG_FIELDS} for r in rows)
+    rows = restart_log(log_path, LOG_FIELDS, step)
     samples = get_batch(dataset, cfg.num_samples, cfg.seed + 12345, 0)  # on the CPU
     elapsed = float(rows[-1]["time_s"]) if rows else 0.0  # time_s continues after a resume
 

@@ -223,13 +223,17 @@ class SkeletonModel(nn.Module):
         )
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inference: (B, 3, H, W) in [0, 1] -> (B, P, 2) point xy, (B, P, P) S."""
+    def inference_points(self, images: torch.Tensor) -> tuple[PointSet, torch.Tensor]:
+        """π at inference (no sampling): (B, 3, H, W) in [0, 1] -> points, (B, P, 2) xy."""
         pts = self.points(images, sample=False)
         if self.cfg.point_repr == "categorical":
-            xy = refine_subpixel(pts.logits / self.cfg.gumbel_tau)
-        else:
-            xy = pts.xy
+            return pts, refine_subpixel(pts.logits / self.cfg.gumbel_tau)
+        return pts, pts.xy
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference: (B, 3, H, W) in [0, 1] -> (B, P, 2) point xy, (B, P, P) S."""
+        pts, xy = self.inference_points(images)
         if self.cfg.structure == "search":
             S = search_skeleton([xy], self.cfg.image_size, self.cfg.search).to(xy.dtype)
             return xy, S

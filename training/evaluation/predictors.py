@@ -130,25 +130,25 @@ class OursPredictor:
 
     def __init__(
         self,
-        checkpoint: str,
+        checkpoint: str | None = None,
         device: str = "cpu",
         batch_size: int = 90,
         structure: str | None = None,
+        detector=None,
     ):
+        """Loads ``checkpoint``, or scores ``detector`` (a built SkeletonDetector) as it is.
+
+        ``structure``: see ``evaluate --structure``.
+        """
         from skeleton_perception import SkeletonDetector
 
         self.video = structure == "video"
-        self.detector = SkeletonDetector.from_checkpoint(
-            checkpoint, device=device, structure=None if self.video else structure
-        )
+        if detector is None:
+            detector = SkeletonDetector.from_checkpoint(
+                checkpoint, device=device, structure=None if self.video else structure
+            )
+        self.detector = detector
         self.batch_size = batch_size
-
-    @classmethod
-    def from_detector(cls, detector, batch_size: int = 90) -> OursPredictor:
-        """Scores a detector already built (per image)."""
-        predictor = cls.__new__(cls)
-        predictor.detector, predictor.batch_size, predictor.video = detector, batch_size, False
-        return predictor
 
     def predict_episode(self, frames: np.ndarray, episode_index: int) -> list[Skeleton]:
         """Runs the detector on every frame, one frame per image (batched for speed).
