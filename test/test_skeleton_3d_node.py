@@ -316,3 +316,53 @@ def test_depth_range_must_be_ordered(context):
         Skeleton3DNode(
             context=context, cli_args=["--ros-args", "-p", "min_depth:=5.0", "-p", "max_depth:=1.0"]
         )
+
+
+def test_end_to_end_with_the_simulated_camera(context):
+    """sim_camera's ground-truth pixels through skeleton_3d land on its ground-truth rays."""
+    from skeleton_perception.conversions import stamp_to_ns
+    from skeleton_perception.nodes.sim_camera_node import SimCameraNode
+
+    camera = SimCameraNode(
+        context=context,
+        cli_args=["--ros-args", "-p", "width:=160", "-p", "height:=120", "-p", "rate_hz:=30.0"],
+    )
+    node = Skeleton3DNode(context=context, cli_args=["--ros-args", "-r", "skeleton:=ground_truth"])
+    peer = rclpy.create_node("skeleton_3d_e2e_peer", context=context)
+    out, truth = [], {}
+    peer.create_subscription(SkeletonGraph3D, "skeleton_3d", out.append, 10)
+    peer.create_subscription(
+        SkeletonGraph3D,
+        "ground_truth_3d",
+        lambda m: truth.update({stamp_to_ns(m.header.stamp): m}),
+        10,
+    )
+    executor = SingleThreadedExecutor(context=context)
+    for n in (camera, node, peer):
+        executor.add_node(n)
+    try:
+        assert wait_for(
+            lambda: sum(stamp_to_ns(m.header.stamp) in truth for m in out) >= 5, executor, 30
+        ), node.problems
+        pairs = [
+            (m, truth[stamp_to_ns(m.header.stamp)])
+            for m in out
+            if stamp_to_ns(m.header.stamp) in truth
+        ]
+        valid = 0
+        for got, want in pairs:
+            assert [j.id for j in got.joints] == [j.id for j in want.joints]
+            for a, b in zip(got.joints, want.joints, strict=True):
+                if not a.valid:
+                    continue
+                valid += 1
+                pa = np.array([a.position.x, a.position.y, a.position.z])
+                pb = np.array([b.position.x, b.position.y, b.position.z])
+                # Same ray (the same pixel), the surface in front of the joint centre.
+                assert np.linalg.norm(pa / pa[2] - pb / pb[2]) < 1e-3
+                assert pb[2] - 0.5 < pa[2] <= pb[2] + 0.01
+        assert valid >= 5
+    finally:
+        executor.shutdown()
+        for n in (camera, node, peer):
+            n.destroy_node()
