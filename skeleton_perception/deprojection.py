@@ -187,18 +187,25 @@ def window_depths(
     height, width = depth.shape
     pixels = np.asarray(pixels, np.float64).reshape(-1, 2)
     out = np.full(len(pixels), np.nan)
-    half = window.window // 2
     with np.errstate(invalid="ignore"):
         cols = np.rint(pixels[:, 0])
         rows = np.rint(pixels[:, 1])
     on_image = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)  # NaN: False
-    for i in np.flatnonzero(on_image):
-        r, c = int(rows[i]), int(cols[i])
-        patch = depth[max(r - half, 0) : r + half + 1, max(c - half, 0) : c + half + 1]
-        metres = patch.astype(np.float64) * scale
-        values = metres[valid_depth_mask(metres, window)]
-        if values.size:
-            out[i] = float(np.median(values))
+    if not on_image.any():
+        return out
+    # All windows at once: (K, w, w) indices, clipped at the border and masked there.
+    half = window.window // 2
+    offsets = np.arange(-half, half + 1)
+    r = rows[on_image].astype(np.int64)[:, None, None] + offsets[None, :, None]  # (K, w, 1)
+    c = cols[on_image].astype(np.int64)[:, None, None] + offsets[None, None, :]  # (K, 1, w)
+    inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)  # (K, w, w)
+    metres = depth[np.clip(r, 0, height - 1), np.clip(c, 0, width - 1)] * np.float64(scale)
+    valid = (inside & valid_depth_mask(metres, window)).reshape(len(metres), -1)  # (K, w*w)
+    values = np.sort(np.where(valid, metres.reshape(valid.shape), np.inf), axis=1)
+    n = valid.sum(axis=1)  # (K,) valid depths per window, sorted first
+    lo = np.take_along_axis(values, np.maximum(n - 1, 0)[:, None] // 2, axis=1)[:, 0]
+    hi = np.take_along_axis(values, np.minimum(n // 2, values.shape[1] - 1)[:, None], axis=1)
+    out[on_image] = np.where(n > 0, 0.5 * (lo + hi[:, 0]), np.nan)
     return out
 
 

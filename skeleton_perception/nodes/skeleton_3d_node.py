@@ -115,18 +115,18 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
         {"read_only": True, "integer_range": [IntegerRange(from_value=1, to_value=1000, step=1)]},
     ),
     "depth_window": (
-        5,
+        DepthWindow.window,
         "Side in pixels (odd) of the square around each joint whose valid depths' median "
         "is the joint's depth.",
         {"integer_range": [IntegerRange(from_value=1, to_value=101, step=2)]},
     ),
     "min_depth": (
-        0.1,
+        DepthWindow.min_depth,
         "Depths below this many metres are invalid (besides 0 and NaN).",
         {"floating_point_range": _range(0.0, 1000.0)},
     ),
     "max_depth": (
-        10.0,
+        DepthWindow.max_depth,
         "Depths above this many metres are invalid.",
         {"floating_point_range": _range(0.0, 1000.0)},
     ),
