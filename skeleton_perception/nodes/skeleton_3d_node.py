@@ -95,6 +95,7 @@ PROBLEMS = (
     "unmatched",  # skeletons with no depth image within sync_tolerance
     "depth_empty",  # a depth image with no valid pixel at all
     "transform_missing",  # no transform from the camera frame into target_frame
+    "processing_failed",  # anything else that went wrong with a pair (a bug)
 )
 
 
@@ -369,7 +370,10 @@ class Skeleton3DNode(Node):
                 )
             self._problem("unmatched", text)
         for skeleton, depth in result.pairs:
-            self.process(skeleton, depth)
+            try:
+                self.process(skeleton, depth)
+            except Exception as err:  # keep serving: one bad pair must not end the node
+                self._problem("processing_failed", f"placing a skeleton in 3D failed: {err!r}")
 
     # ------------------------------------------------------------- processing
     def _current_camera(self, width: int, height: int) -> PinholeCamera | None:
