@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -137,6 +139,12 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "skeleton's stamp); empty: the camera's optical frame.",
         {"read_only": True},
     ),
+    "transform_timeout": (
+        0.05,
+        "Seconds a skeleton may wait for the tf2 transform at its stamp when it has not "
+        "arrived yet (retried every 10 ms without blocking the node).",
+        {"read_only": True, "floating_point_range": _range(0.0, 10.0)},
+    ),
     "static_transform": (
         Parameter.Type.DOUBLE_ARRAY,
         "x y z qx qy qz qw: a fixed transform from static_transform_frame into "
@@ -170,6 +178,17 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
         {"read_only": True, "floating_point_range": _range(0.1, 60.0)},
     ),
 }
+
+
+@dataclass
+class _Placed:
+    """A skeleton placed in the optical frame, before any transform."""
+
+    skeleton: SkeletonGraph
+    points: np.ndarray  # (K, 3) metres, optical frame, NaN rows where invalid
+    valid: np.ndarray  # (K,) bool
+    depth: np.ndarray  # (K,) metres
+    start: float  # time.perf_counter() when its processing started
 
 
 def check_parameter(name: str, value: Any) -> str | None:
@@ -247,6 +266,10 @@ class Skeleton3DNode(Node):
                 )
             self._tf_buffer = tf2_ros.Buffer()
             self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
+        self._tf_timeout = float(p["transform_timeout"])
+        self._tf_waiting: deque[_Placed] = deque(maxlen=int(p["queue_size"]))
+        if self._tf_buffer is not None:
+            self._tf_timer = self.create_timer(0.01, self._retry_transforms)
 
         # Counters (all touched by the executor thread only).
         self.skeleton_rate = RateMeter()
@@ -404,35 +427,68 @@ class Skeleton3DNode(Node):
             return None
         return self._camera
 
-    def _transform(self, source: str, stamp) -> tuple[np.ndarray, np.ndarray] | None:
-        """(R, t) from ``source`` into target_frame at ``stamp``; None when missing."""
+    def _transform(self, source: str, stamp) -> tuple[np.ndarray, np.ndarray] | str:
+        """(R, t) from ``source`` into target_frame at ``stamp``, or why there is none."""
         if self._static is not None:
             frame, rotation, translation = self._static
             if source == frame:
                 return rotation, translation
-            reason = f"static_transform is from {frame!r}, not {source!r}"
-        else:
-            try:
-                tf = self._tf_buffer.lookup_transform(
-                    self.target_frame, source, Time.from_msg(stamp)
-                ).transform
-            except tf2_ros.TransformException as err:
-                reason = str(err)
-            else:
-                q, t = tf.rotation, tf.translation
-                return quaternion_matrix(q.x, q.y, q.z, q.w), np.array([t.x, t.y, t.z])
-        self._problem(
-            "transform_missing",
-            f"no transform from {source!r} into target_frame {self.target_frame!r}: {reason}; "
-            "skeleton skipped",
-        )
-        return None
+            return f"static_transform is from {frame!r}, not {source!r}"
+        try:
+            tf = self._tf_buffer.lookup_transform(
+                self.target_frame, source, Time.from_msg(stamp)
+            ).transform
+        except tf2_ros.TransformException as err:
+            return str(err) or type(err).__name__
+        q, t = tf.rotation, tf.translation
+        return quaternion_matrix(q.x, q.y, q.z, q.w), np.array([t.x, t.y, t.z])
+
+    def _finish(self, placed: _Placed) -> SkeletonGraph3D | None:
+        """Transforms (if asked) and publishes a placed skeleton.
+
+        A tf2 transform that is not there yet is waited for, up to ``transform_timeout``
+        after the skeleton arrived, by :meth:`_retry_transforms`; then it is missing.
+        """
+        skeleton = placed.skeleton
+        source = skeleton.header.frame_id
+        header = Header(stamp=skeleton.header.stamp, frame_id=source)
+        points = placed.points
+        if self.target_frame and self.target_frame != source:
+            transform = self._transform(source, skeleton.header.stamp)
+            if isinstance(transform, str):
+                waited = time.perf_counter() - placed.start
+                if self._tf_buffer is not None and waited < self._tf_timeout:
+                    self._tf_waiting.append(placed)
+                    return None
+                self._problem(
+                    "transform_missing",
+                    f"no transform from {source!r} into target_frame {self.target_frame!r}: "
+                    f"{transform}; skeleton skipped",
+                )
+                return None
+            points = transform_points(points, *transform)
+            header.frame_id = self.target_frame
+        msg = skeleton_3d_to_msg(skeleton, points, placed.valid, placed.depth, header)
+        self.skeleton_pub.publish(msg)
+        self.output_rate.tick()
+        self.joints_total += len(placed.valid)
+        self.joints_valid += int(placed.valid.sum())
+        if self.markers_pub.get_subscription_count() > 0:
+            self._publish_markers(skeleton, points, placed.valid, header)
+        self.processing.add(time.perf_counter() - placed.start)
+        return msg
+
+    def _retry_transforms(self) -> None:
+        """Retries the skeletons waiting for their tf2 transform (every 10 ms)."""
+        for _ in range(len(self._tf_waiting)):
+            self._finish(self._tf_waiting.popleft())
 
     def process(self, skeleton: SkeletonGraph, depth_msg: Image) -> SkeletonGraph3D | None:
         """Places one skeleton in 3D with its depth image and publishes it.
 
         Returns:
-            The published message, or None when the pair was refused (counted, warned).
+            The published message, or None when the pair was refused (counted, warned)
+            or waits for its tf2 transform.
         """
         start = time.perf_counter()
         size = (int(skeleton.image_width), int(skeleton.image_height))
@@ -464,23 +520,7 @@ class Skeleton3DNode(Node):
                     f"NaN or outside [{self.window.min_depth}, {self.window.max_depth}] m): "
                     "every joint is invalid",
                 )
-        points = result.points
-        header = Header(stamp=skeleton.header.stamp, frame_id=skeleton.header.frame_id)
-        if self.target_frame and self.target_frame != skeleton.header.frame_id:
-            transform = self._transform(skeleton.header.frame_id, skeleton.header.stamp)
-            if transform is None:
-                return None
-            points = transform_points(points, *transform)
-            header.frame_id = self.target_frame
-        msg = skeleton_3d_to_msg(skeleton, points, result.valid, result.depth, header)
-        self.skeleton_pub.publish(msg)
-        self.output_rate.tick()
-        self.joints_total += len(pixels)
-        self.joints_valid += int(result.valid.sum())
-        if self.markers_pub.get_subscription_count() > 0:
-            self._publish_markers(skeleton, points, result.valid, header)
-        self.processing.add(time.perf_counter() - start)
-        return msg
+        return self._finish(_Placed(skeleton, result.points, result.valid, result.depth, start))
 
     def _publish_markers(self, skeleton, points, valid, header) -> None:
         ids = np.array([j.id for j in skeleton.joints], np.int64)
