@@ -458,6 +458,13 @@ class Skeleton3DNode(Node):
             if isinstance(transform, str):
                 waited = time.perf_counter() - placed.start
                 if self._tf_buffer is not None and waited < self._tf_timeout:
+                    if len(self._tf_waiting) == self._tf_waiting.maxlen:  # the oldest gives up
+                        self._tf_waiting.popleft()
+                        self._problem(
+                            "transform_missing",
+                            f"more than {self._tf_waiting.maxlen} skeletons wait for a "
+                            f"transform into {self.target_frame!r}; the oldest is skipped",
+                        )
                     self._tf_waiting.append(placed)
                     return None
                 self._problem(
