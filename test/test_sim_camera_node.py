@@ -97,6 +97,7 @@ def test_max_frames_stops_publishing(context):
     ("arg", "reason"),
     [
         ("encoding:=yuv422", "encoding must be rgb8 or bgr8"),
+        ("depth_encoding:=mono16", "depth_encoding must be 32FC1, 16UC1 or none"),
         ("width:=5", "out of range"),
         ("rate_hz:=0.0", "out of range"),
         ("frame_id:=''", "must not be empty"),
