@@ -3,23 +3,23 @@
     .venv/bin/python bench/bench_skeleton_3d.py [--frames 100] [--rounds 3]
 
 Frames: the simulated camera (Cartpoles, 640x480, with its aligned depth render). Timed
-in interleaved rounds (medians pooled), all in this process:
+in interleaved rounds (medians pooled):
 
-* **detector**: the ``SkeletonDetector`` call on the 640x480 image (what the detector node
-  spends per frame in its model);
-* **skeleton_3d, in the node**: ``Skeleton3DNode.process`` on the detector's real
-  skeleton and the depth image message (32FC1 and 16UC1): decoding the window pixels,
-  the median depths, deprojection, the SkeletonGraph3D, its publication and the markers
-  (a marker subscriber is present, the costlier case);
-* **skeleton_3d, over DDS**: a ``SkeletonGraph`` published (its depth image published
-  just before, as a camera does while the detector runs) -> the ``SkeletonGraph3D``
-  received by a subscriber: the node's whole added latency, transport and rclpy's
-  executor included.
+* **detector**: the ``SkeletonDetector`` call on the 640x480 image, in this process (what
+  the detector node spends per frame in its model);
+* **skeleton_3d, in the node**: ``Skeleton3DNode.process`` called in this process on the
+  detector's real skeleton and the depth image message (32FC1 and 16UC1, alternating
+  which runs first): decoding, the window medians, deprojection, the SkeletonGraph3D, its
+  publication and the markers (a marker subscriber is present, the costlier case);
+* **skeleton_3d, over DDS**: the ``skeleton_3d`` executable in a process of its own, as
+  deployed; this process publishes the depth image (as the camera does, while the
+  detector runs), then the ``SkeletonGraph``, and times until the ``SkeletonGraph3D`` is
+  received: the whole added latency, transport and rclpy's executor included;
+* **pass-through**: a node in a process of its own that republishes the SkeletonGraph it
+  receives, timed the same way: the transport floor (two DDS hops, an rclpy executor)
+  that any node pays.
 
-* **pass-through**: a node that republishes the SkeletonGraph it receives, timed the same
-  way: the transport floor (two DDS hops and rclpy's executor) that any node pays.
-
-The ratios printed are (detector + skeleton_3d over DDS) / detector, and the same without
+The ratios printed are (detector + skeleton_3d over DDS) / detector, and the same less
 the pass-through's transport; the target is that skeleton_3d adds at most 2 ms p50.
 """
 
@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -35,12 +38,48 @@ import numpy as np
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 
+NS = "/bench_skeleton_3d"
 
-def main() -> None:
+
+def run_relay() -> int:
+    """The pass-through node (in its own process): SkeletonGraph in, the same out."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from skeleton_perception.msg import SkeletonGraph
+
+    try:
+        with rclpy.init():
+            node = rclpy.create_node("bench_relay")
+            pub = node.create_publisher(SkeletonGraph, f"{NS}/relay_out", 10)
+            node.create_subscription(SkeletonGraph, f"{NS}/relay_in", pub.publish, 10)
+            rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+def spawn(cmd: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=os.environ.copy())
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--role", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.role == "relay":
+        return run_relay()
 
     import rclpy
     import torch
@@ -67,87 +106,103 @@ def main() -> None:
         intrinsics = cam.intrinsics
     detector = SkeletonDetector.from_checkpoint(None, device="cpu")
     detector(frames[0].image)  # warm up
-
-    rclpy.init()
-    node = Skeleton3DNode()
-    peer = rclpy.create_node("bench_skeleton_3d_peer")
-    received = threading.Event()
-    peer.create_subscription(SkeletonGraph3D, "skeleton_3d", lambda m: received.set(), 10)
-    peer.create_subscription(MarkerArray, "skeleton_3d_markers", lambda m: None, 10)
-    # A pass-through node: the same two DDS hops (SkeletonGraph in, one message out)
-    # with no work, the transport floor that any node in its own callback pays.
-    relay = rclpy.create_node("bench_relay")
-    relay_pub = relay.create_publisher(SkeletonGraph, "relay_out", 10)
-    relay.create_subscription(SkeletonGraph, "relay_in", relay_pub.publish, 10)
-    relayed = threading.Event()
-    peer.create_subscription(SkeletonGraph, "relay_out", lambda m: relayed.set(), 10)
-    relay_in = peer.create_publisher(SkeletonGraph, "relay_in", 10)
-    skeleton_pub = peer.create_publisher(SkeletonGraph, "skeleton", 10)
-    depth_pub = peer.create_publisher(Image, "depth", 10)
-    info_pub = peer.create_publisher(CameraInfo, "camera_info", 10)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    executor.add_node(peer)
-    executor.add_node(relay)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (
-        skeleton_pub.get_subscription_count()
-        and depth_pub.get_subscription_count()
-        and node.markers_pub.get_subscription_count()
-        and relay_in.get_subscription_count()
-        and relay_pub.get_subscription_count()
-    ):
-        time.sleep(0.05)
     info = make_camera_info(width, height, intrinsics)
     info.header.frame_id = "camera_optical_frame"
-    info_pub.publish(info)
-    while node._camera_info is None:
-        time.sleep(0.01)
 
-    timings: dict[str, list[float]] = {"detector": [], "node 32FC1": [], "node 16UC1": []}
-    timings["over DDS 32FC1"] = []
-    timings["pass-through"] = []
+    remaps = [f"{n}:={NS}/{n}" for n in ("skeleton", "depth", "camera_info", "skeleton_3d")]
+    remaps.append(f"skeleton_3d_markers:={NS}/markers")
+    node_cmd = [sys.executable, "-m", "skeleton_perception.nodes.skeleton_3d_node"]
+    node_cmd += ["--ros-args", "--log-level", "warn"]
+    for remap in remaps:
+        node_cmd += ["-r", remap]
+    procs = [spawn(node_cmd), spawn([sys.executable, __file__, "--role", "relay"])]
+
+    rclpy.init()
+    node = Skeleton3DNode(node_name="skeleton_3d_in_process")  # for the in-process timings
+    node._on_camera_info(info)
+    peer = rclpy.create_node("bench_skeleton_3d_peer")
+    received, relayed = threading.Event(), threading.Event()
+    peer.create_subscription(SkeletonGraph3D, f"{NS}/skeleton_3d", lambda m: received.set(), 10)
+    peer.create_subscription(MarkerArray, f"{NS}/markers", lambda m: None, 10)
+    peer.create_subscription(MarkerArray, "skeleton_3d_markers", lambda m: None, 10)
+    peer.create_subscription(SkeletonGraph, f"{NS}/relay_out", lambda m: relayed.set(), 10)
+    skeleton_pub = peer.create_publisher(SkeletonGraph, f"{NS}/skeleton", 10)
+    depth_pub = peer.create_publisher(Image, f"{NS}/depth", 10)
+    info_pub = peer.create_publisher(CameraInfo, f"{NS}/camera_info", 10)
+    relay_in = peer.create_publisher(SkeletonGraph, f"{NS}/relay_in", 10)
+    executor = SingleThreadedExecutor()
+    executor.add_node(peer)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+
+    def publish_pair(msg, frame) -> None:
+        depth = numpy_to_image(depth_image(frame.depth, "32FC1"), "32FC1", msg.header)
+        depth_pub.publish(depth)
+        time.sleep(0.005)  # the depth image arrives before its skeleton, as in a camera
+        received.clear()
+        skeleton_pub.publish(msg)
+
+    timings: dict[str, list[float]] = {
+        "detector": [],
+        "node 32FC1": [],
+        "node 16UC1": [],
+        "over DDS 32FC1": [],
+        "pass-through": [],
+    }
     stamp = 1_000_000_000
-    for _ in range(args.rounds):
-        for frame in frames:
-            start = time.perf_counter()
-            sk = detector(frame.image)
-            timings["detector"].append(time.perf_counter() - start)
-            sk.image_size = (width, height)
+    try:
+        # Warm up: the processes are matched and the node has a camera_info.
+        deadline = time.monotonic() + 60
+        warm = skeleton_to_msg(detector(frames[0].image))
+        warm.image_width, warm.image_height = width, height
+        warm.header.frame_id = "camera_optical_frame"
+        while not received.is_set():
+            if time.monotonic() > deadline:
+                raise RuntimeError("skeleton_3d never answered")
             stamp += 50_000_000
-            for encoding in ("32FC1", "16UC1"):
+            warm.header.stamp = info.header.stamp = ns_to_stamp(stamp)
+            info_pub.publish(info)
+            time.sleep(0.05)
+            publish_pair(warm, frames[0])
+            received.wait(0.5)
+        while not relayed.is_set():
+            relay_in.publish(warm)
+            relayed.wait(0.5)
+        assert node.markers_pub.get_subscription_count() > 0
+
+        for _ in range(args.rounds):
+            for k, frame in enumerate(frames):
+                start = time.perf_counter()
+                sk = detector(frame.image)
+                timings["detector"].append(time.perf_counter() - start)
+                sk.image_size = (width, height)
+                stamp += 50_000_000
                 msg = skeleton_to_msg(sk)
                 msg.header.stamp = ns_to_stamp(stamp)
                 msg.header.frame_id = "camera_optical_frame"
-                depth = numpy_to_image(depth_image(frame.depth, encoding), encoding, msg.header)
+                # Alternate which encoding runs first, right after the detector.
+                for encoding in ("32FC1", "16UC1")[:: 1 if k % 2 else -1]:
+                    depth = numpy_to_image(depth_image(frame.depth, encoding), encoding, msg.header)
+                    start = time.perf_counter()
+                    out = node.process(msg, depth)
+                    timings[f"node {encoding}"].append(time.perf_counter() - start)
+                    assert out is not None, node.problems
+                publish_pair(msg, frame)
                 start = time.perf_counter()
-                out = node.process(msg, depth)
-                timings[f"node {encoding}"].append(time.perf_counter() - start)
-                assert out is not None, node.problems
-            # Over DDS: the depth image first (the camera publishes it with the colour
-            # image, long before the skeleton), then the skeleton.
-            stamp += 50_000_000
-            msg.header.stamp = ns_to_stamp(stamp)
-            depth = numpy_to_image(depth_image(frame.depth, "32FC1"), "32FC1", msg.header)
-            published = node.output_rate.count
-            depth_pub.publish(depth)
-            time.sleep(0.005)
-            received.clear()
-            start = time.perf_counter()
-            skeleton_pub.publish(msg)
-            if received.wait(2.0) and node.output_rate.count > published:
-                timings["over DDS 32FC1"].append(time.perf_counter() - start)
-            relayed.clear()
-            start = time.perf_counter()
-            relay_in.publish(msg)
-            if relayed.wait(2.0):
-                timings["pass-through"].append(time.perf_counter() - start)
-    executor.shutdown()
-    for n in (node, peer, relay):
-        n.destroy_node()
-    rclpy.shutdown()
+                if received.wait(2.0):
+                    timings["over DDS 32FC1"].append(time.perf_counter() - start)
+                relayed.clear()
+                start = time.perf_counter()
+                relay_in.publish(msg)
+                if relayed.wait(2.0):
+                    timings["pass-through"].append(time.perf_counter() - start)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()
+        rclpy.shutdown()
+        for proc in procs:
+            stop(proc)
 
     p50 = {k: float(np.median(v)) * 1e3 for k, v in timings.items()}
     p99 = {k: float(np.percentile(v, 99)) * 1e3 for k, v in timings.items()}
@@ -164,7 +219,8 @@ def main() -> None:
         f"with transport, {(p50['detector'] + own) / p50['detector']:.3f} without "
         "(target: adds <= 2 ms)"
     )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
