@@ -277,11 +277,13 @@ def draw_figure(row, out: str | Path) -> Path:
     fig = plt.figure(figsize=(10, 4.2))
     ax = fig.add_subplot(1, 2, 1)
     ax.imshow(frame.image)
+    vis = frame.visible
+    ax.scatter(*frame.joints[vis].T, s=40, color="white", marker="x", label="true joint")
     for a, b in sk.links:
         ax.plot(*sk.joints[[a, b]].T, color="white", lw=1.5)
     for xy, i in zip(sk.joints, sk.joint_ids, strict=True):
         ax.scatter(*xy, s=30, color=id_colour(i), edgecolors="black", linewidths=0.5)
-    ax.set_title("detector (2D)")
+    ax.set_title("detector (2D); true joints ×")
     ax.axis("off")
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
 
@@ -295,7 +297,6 @@ def draw_figure(row, out: str | Path) -> Path:
             ax3.plot(*show(pred.points[[a, b]]), color="grey", lw=2)
     for p, i in zip(pred.points[ok], sk.joint_ids[ok], strict=True):
         ax3.scatter(*show(p[None]), s=40, color=id_colour(i), edgecolors="black")
-    vis = frame.visible
     adj = np.triu(frame.adjacency, 1)
     for a, b in zip(*np.nonzero(adj), strict=True):
         if vis[a] and vis[b]:
