@@ -53,6 +53,7 @@ setup(
             "skeleton-perception = skeleton_perception.training.cli:main",
             "detector = skeleton_perception.nodes.detector_node:main",
             "sim_camera = skeleton_perception.nodes.sim_camera_node:main",
+            "skeleton_3d = skeleton_perception.nodes.skeleton_3d_node:main",
         ],
     },
 )

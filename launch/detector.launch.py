@@ -1,9 +1,12 @@
-"""Starts the skeleton detector, and optionally the simulated camera and RViz.
+"""Starts the skeleton detector, and optionally skeleton_3d, the simulated camera and RViz.
 
 Examples:
     ros2 launch skeleton_perception detector.launch.py image:=/camera/color/image_raw \
         camera_info:=/camera/color/camera_info
     ros2 launch skeleton_perception detector.launch.py use_sim_camera:=true rviz:=true
+    ros2 launch skeleton_perception detector.launch.py use_depth:=true \
+        image:=/camera/color/image_raw camera_info:=/camera/color/camera_info \
+        depth:=/camera/aligned_depth_to_color/image_raw target_frame:=base_link
 
 Every node started here gets FASTDDS_BUILTIN_TRANSPORTS (default LARGE_DATA, or the
 value already in the environment; override with fastdds_builtin_transports:=...), which
@@ -72,6 +75,22 @@ def generate_launch_description() -> LaunchDescription:
             "sim_rate_hz", default_value="20.0", description="Frame rate of sim_camera."
         ),
         DeclareLaunchArgument(
+            "use_depth",
+            default_value="false",
+            description="Also start skeleton_3d: the skeletons in 3D from the aligned depth "
+            "image (SkeletonGraph3D on skeleton_3d).",
+        ),
+        DeclareLaunchArgument(
+            "depth",
+            default_value="depth",
+            description="Aligned depth image topic (16UC1 mm or 32FC1 m, aligned to image).",
+        ),
+        DeclareLaunchArgument(
+            "target_frame",
+            default_value="",
+            description="Frame of the 3D joints (tf2); empty: the camera's optical frame.",
+        ),
+        DeclareLaunchArgument(
             "rviz",
             default_value="false",
             description="Also start RViz with rviz/skeleton.rviz (debug image and markers).",
@@ -115,10 +134,21 @@ def generate_launch_description() -> LaunchDescription:
                 "rate_hz": ParameterValue(arg("sim_rate_hz"), value_type=float),
             }
         ],
-        remappings=remappings,
+        remappings=[*remappings, ("depth", arg("depth"))],
         output="screen",
         emulate_tty=True,
         condition=IfCondition(arg("use_sim_camera")),
+    )
+    skeleton_3d = Node(
+        package=PACKAGE,
+        executable="skeleton_3d",
+        name="skeleton_3d",
+        namespace=arg("namespace"),
+        parameters=[{"target_frame": ParameterValue(arg("target_frame"), value_type=str)}],
+        remappings=[*remappings, ("depth", arg("depth"))],
+        output="screen",
+        emulate_tty=True,
+        condition=IfCondition(arg("use_depth")),
     )
     rviz = Node(
         package="rviz2",
@@ -134,6 +164,7 @@ def generate_launch_description() -> LaunchDescription:
             SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", arg("fastdds_builtin_transports")),
             detector,
             sim_camera,
+            skeleton_3d,
             rviz,
         ]
     )

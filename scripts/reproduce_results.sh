@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|depth3d|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,7 +19,7 @@ score_sj() {
       --set count_power=1 sparse_links=0 sparse_joints="$sj"
   done
 }
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints depth3d report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -334,9 +334,15 @@ joints)
   # The README's demo numbers, frame and animation (the shipped default).
   $SP demo --frames 120 --out docs/images/demo.gif --still docs/images/demo_frame.png
   ;;
+depth3d)
+  # skeleton_3d's accuracy on sim_camera's defaults (docs/ros.md, "Accuracy with the
+  # simulated camera"), 900 frames, about 20 s; and its cost per 640x480 frame.
+  $SP eval-3d --out results/skeleton3d-cartpoles.json --figure docs/images/skeleton_3d.png
+  .venv/bin/python bench/bench_skeleton_3d.py
+  ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes results/notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, depth3d, report, all)" >&2; exit 2 ;;
 esac
 done

@@ -2,7 +2,8 @@
 
 ``sensor_msgs/Image`` <-> numpy for the common encodings (row padding through ``step``,
 big-endian data), ``sensor_msgs/CompressedImage`` -> RGB, :class:`Skeleton` <->
-``SkeletonGraph`` and ``sensor_msgs/CameraInfo`` helpers. Pure functions on message
+``SkeletonGraph``, 3D points -> ``SkeletonGraph3D`` and ``sensor_msgs/CameraInfo``
+helpers. Pure functions on message
 objects: the nodes call them, the tests build messages by hand.
 
 The PyPI ``cv-bridge`` package is a broken ROS 1 repackaging; this module replaces the
@@ -21,7 +22,13 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from skeleton_perception.msg import SkeletonGraph, SkeletonJoint, SkeletonLink
+from skeleton_perception.msg import (
+    SkeletonGraph,
+    SkeletonGraph3D,
+    SkeletonJoint,
+    SkeletonJoint3D,
+    SkeletonLink,
+)
 from skeleton_perception.skeleton import Skeleton
 
 # Default upper bound on width * height accepted from the wire (4096 x 4096).
@@ -351,6 +358,69 @@ def ground_truth_to_msg(
         image_size=(int(image_size[0]), int(image_size[1])),
     )
     return skeleton_to_msg(skeleton, header)
+
+
+def skeleton_3d_to_msg(
+    graph: SkeletonGraph,
+    points: np.ndarray,
+    valid: np.ndarray,
+    depth: np.ndarray,
+    header: Header,
+) -> SkeletonGraph3D:
+    """Builds the SkeletonGraph3D of a SkeletonGraph whose joints were placed in 3D.
+
+    Joints keep the source's order, ids, pixels and scores; links are copied. Invalid
+    joints get NaN positions and depth.
+
+    Args:
+        graph: the source skeleton (its header's frame_id is the camera frame).
+        points: (K, 3) metres in ``header.frame_id``, one row per ``graph.joints``.
+        valid: (K,) bool.
+        depth: (K,) metres along the camera's optical axis.
+        header: stamp and the frame of ``points``.
+    """
+    msg = SkeletonGraph3D(header=header, camera_frame_id=graph.header.frame_id)
+    msg.image_width, msg.image_height = graph.image_width, graph.image_height
+    nan = float("nan")
+    joints = []
+    for joint, p, ok, z in zip(
+        graph.joints, np.asarray(points).tolist(), valid.tolist(), depth.tolist(), strict=True
+    ):
+        out = SkeletonJoint3D(id=joint.id, valid=bool(ok), x=joint.x, y=joint.y, score=joint.score)
+        out.position.x, out.position.y, out.position.z = p if ok else (nan, nan, nan)
+        out.depth = float(z) if ok else nan
+        joints.append(out)
+    msg.joints = joints
+    msg.links = list(graph.links)
+    return msg
+
+
+def ground_truth_3d_to_msg(
+    joints: np.ndarray,
+    joints_3d: np.ndarray,
+    visible: np.ndarray,
+    adjacency: np.ndarray,
+    image_size: tuple[int, int],
+    header: Header | None = None,
+) -> SkeletonGraph3D:
+    """Builds the ground-truth SkeletonGraph3D of a simulated frame.
+
+    The joints and links of :func:`ground_truth_to_msg` (visible joints, id = joint
+    index), each with its true position in the optical frame, valid, depth = its z.
+
+    Args:
+        joints: (J, 2) pixel xy.
+        joints_3d: (J, 3) metres in the optical frame ``header.frame_id``.
+        visible: (J,) bool.
+        adjacency: (J, J) bool, symmetric.
+        image_size: (width, height) of the image.
+        header: copied into the message.
+    """
+    graph = ground_truth_to_msg(joints, visible, adjacency, image_size, header)
+    keep = np.flatnonzero(np.asarray(visible, bool).reshape(-1))
+    points = np.asarray(joints_3d, np.float64).reshape(-1, 3)[keep]
+    valid = np.isfinite(points).all(axis=1)
+    return skeleton_3d_to_msg(graph, points, valid, points[:, 2], graph.header)
 
 
 # ---------------------------------------------------------------------- CameraInfo

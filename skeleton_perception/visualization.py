@@ -185,3 +185,68 @@ def skeleton_markers(
     joints.points = points
     joints.colors = colors
     return MarkerArray(markers=[links, joints])
+
+
+def skeleton_3d_markers(
+    points: np.ndarray,
+    valid: np.ndarray,
+    ids: np.ndarray,
+    links: np.ndarray,
+    header: Header,
+    *,
+    namespace: str = "skeleton_3d",
+    lifetime_s: float = 0.5,
+    joint_diameter: float = 0.04,
+    link_width: float = 0.015,
+) -> MarkerArray:
+    """Builds the RViz markers of a skeleton placed in 3D.
+
+    The same two markers as :func:`skeleton_markers` (id 0 a LINE_LIST of the links, id
+    1 a SPHERE_LIST of the joints coloured by joint id) at the joints' positions in
+    ``header.frame_id``. Invalid joints (no depth) and their links are left out; a
+    marker with nothing to show is sent as a DELETE.
+
+    Args:
+        points: (K, 3) metres in ``header.frame_id``.
+        valid: (K,) bool.
+        ids: (K,) joint ids (colours).
+        links: (E, 2) row indices into ``points``.
+        header: stamp and frame of the points.
+        namespace: marker namespace.
+        lifetime_s: marker lifetime in seconds (0: forever).
+        joint_diameter: sphere diameter in metres.
+        link_width: line width in metres.
+    """
+    valid = np.asarray(valid, bool).reshape(-1)
+    lifetime = Duration(sec=int(lifetime_s), nanosec=round((lifetime_s % 1.0) * 1e9))
+    markers = []
+    for marker_id, marker_type in (
+        (LINKS_MARKER_ID, Marker.LINE_LIST),
+        (JOINTS_MARKER_ID, Marker.SPHERE_LIST),
+    ):
+        m = Marker(header=header, ns=namespace, id=marker_id, type=marker_type)
+        m.lifetime = lifetime
+        m.pose.orientation.w = 1.0
+        m.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+        m.action = Marker.DELETE
+        markers.append(m)
+    link_marker, joint_marker = markers
+    if not valid.any():
+        return MarkerArray(markers=markers)
+    pts = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(points).tolist()]
+    colors = [
+        ColorRGBA(r=float(r), g=float(g), b=float(b), a=1.0) for r, g, b in id_colors(ids).tolist()
+    ]
+    for a, b in np.asarray(links, np.int64).reshape(-1, 2).tolist():
+        if valid[a] and valid[b]:
+            link_marker.points += [pts[a], pts[b]]
+            link_marker.colors += [colors[a], colors[b]]
+    if link_marker.points:
+        link_marker.action = Marker.ADD
+        link_marker.scale.x = float(link_width)
+    joint_marker.action = Marker.ADD
+    joint_marker.scale.x = joint_marker.scale.y = joint_marker.scale.z = float(joint_diameter)
+    keep = np.flatnonzero(valid).tolist()
+    joint_marker.points = [pts[i] for i in keep]
+    joint_marker.colors = [colors[i] for i in keep]
+    return MarkerArray(markers=markers)

@@ -31,9 +31,16 @@ def test_params_file_matches_the_declared_parameters():
 
 def test_rviz_config_shows_the_detector_topics():
     config = yaml.safe_load((ROOT / "rviz" / "skeleton.rviz").read_text())
-    displays = {d["Class"]: d for d in config["Visualization Manager"]["Displays"]}
-    assert displays["rviz_default_plugins/Image"]["Topic"]["Value"] == "/debug_image"
-    assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/skeleton_markers"
+    topics = {
+        (d["Class"], d["Topic"]["Value"])
+        for d in config["Visualization Manager"]["Displays"]
+        if "Topic" in d
+    }
+    assert topics == {
+        ("rviz_default_plugins/Image", "/debug_image"),
+        ("rviz_default_plugins/MarkerArray", "/skeleton_markers"),
+        ("rviz_default_plugins/MarkerArray", "/skeleton_3d_markers"),
+    }
     fixed = config["Visualization Manager"]["Global Options"]["Fixed Frame"]
     from skeleton_perception.nodes.sim_camera_node import PARAMETERS
 
@@ -68,16 +75,23 @@ def test_launch_file_loads():
         "namespace",
         "params_file",
         "fastdds_builtin_transports",
+        "use_depth",
+        "depth",
+        "target_frame",
     ):
         assert expected in names
     nodes = [e for e in description.entities if isinstance(e, Node)]
     executables = {n.node_executable for n in nodes}
-    assert {"detector", "sim_camera", "rviz2"} <= executables
+    assert {"detector", "sim_camera", "skeleton_3d", "rviz2"} <= executables
 
 
 def test_docs_list_every_parameter():
-    from skeleton_perception.nodes import detector_node, sim_camera_node
+    from skeleton_perception.nodes import detector_node, sim_camera_node, skeleton_3d_node
 
     text = (ROOT / "docs" / "ros.md").read_text()
-    for name in [*detector_node.PARAMETERS, *sim_camera_node.PARAMETERS]:
+    for name in [
+        *detector_node.PARAMETERS,
+        *sim_camera_node.PARAMETERS,
+        *skeleton_3d_node.PARAMETERS,
+    ]:
         assert f"`{name}`" in text, name

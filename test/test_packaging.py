@@ -31,7 +31,7 @@ def test_colcon_install_layout_in_prefix():
     index = PREFIX / "share/ament_index/resource_index/packages/skeleton_perception"
     assert index.is_file()
     assert (PREFIX / "share/skeleton_perception/package.xml").is_file()
-    for exe in ("detector", "sim_camera", "skeleton-perception"):
+    for exe in ("detector", "sim_camera", "skeleton_3d", "skeleton-perception"):
         path = PREFIX / "lib/skeleton_perception" / exe
         assert path.is_file() and os.access(path, os.X_OK), path
         assert path.read_text().startswith(f"#!{sys.executable}") or path.read_text().startswith(

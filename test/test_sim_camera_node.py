@@ -97,6 +97,7 @@ def test_max_frames_stops_publishing(context):
     ("arg", "reason"),
     [
         ("encoding:=yuv422", "encoding must be rgb8 or bgr8"),
+        ("depth_encoding:=mono16", "depth_encoding must be 32FC1, 16UC1 or none"),
         ("width:=5", "out of range"),
         ("rate_hz:=0.0", "out of range"),
         ("frame_id:=''", "must not be empty"),
@@ -110,3 +111,46 @@ def test_bad_parameters_are_refused(context, arg, reason):
 def test_unknown_family_fails_at_start(context):
     with pytest.raises(RuntimeError, match="no_such_family"):
         SimCameraNode(context=context, cli_args=["--ros-args", "-p", "family:=no_such_family"])
+
+
+def test_aligned_depth_and_ground_truth_3d(context):
+    from skeleton_perception.msg import SkeletonGraph3D
+
+    from skeleton_perception.conversions import image_to_numpy
+
+    peer = rclpy.create_node("sim_camera_depth_peer", context=context)
+    got: dict[str, list] = {"depth": [], "info": [], "truth": []}
+    peer.create_subscription(Image, "depth", got["depth"].append, BEST_EFFORT)
+    peer.create_subscription(CameraInfo, "camera_info", got["info"].append, BEST_EFFORT)
+    peer.create_subscription(SkeletonGraph3D, "ground_truth_3d", got["truth"].append, 10)
+    node = SimCameraNode(
+        context=context,
+        cli_args=["--ros-args", "-p", "width:=96", "-p", "height:=64", "-p", "rate_hz:=50.0",
+                  "-p", "depth_encoding:=16UC1", "-p", "seed:=1"],
+    )  # fmt: skip
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(peer)
+    try:
+        assert wait_for(lambda: all(len(v) >= 3 for v in got.values()), executor, 30)
+        depths = {stamp_to_ns(m.header.stamp): m for m in got["depth"]}
+        truth = next(t for t in got["truth"] if stamp_to_ns(t.header.stamp) in depths)
+        depth_msg = depths[stamp_to_ns(truth.header.stamp)]
+        assert (depth_msg.width, depth_msg.height, depth_msg.encoding) == (96, 64, "16UC1")
+        assert truth.header.frame_id == depth_msg.header.frame_id == "camera_optical_frame"
+        depth = image_to_numpy(depth_msg)  # millimetres, 0 on the background
+        assert (depth == 0).any() and (depth > 0).any()
+        k = got["info"][-1].k
+        for joint in truth.joints:
+            p = joint.position
+            assert joint.valid and joint.depth == p.z
+            # The 3D joint projects onto its pixel with camera_info's intrinsics...
+            assert k[0] * p.x / p.z + k[2] == pytest.approx(joint.x, abs=1e-3)
+            assert k[4] * p.y / p.z + k[5] == pytest.approx(joint.y, abs=1e-3)
+            # ... and the depth camera sees a surface at most a body's width before it.
+            seen = depth[round(joint.y), round(joint.x)] / 1000.0
+            assert p.z - 0.5 < seen <= p.z + 0.01
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()

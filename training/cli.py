@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "skeleton_perception.training.baselines.train_transporter",
         "train the Transporter baseline (Kulkarni et al. 2019)",
     ),
+    "eval-3d": (
+        "skeleton_perception.training.evaluation.depth3d",
+        "score the skeletons placed in 3D with the simulated depth camera (skeleton_3d's code)",
+    ),
     "predict": (
         "skeleton_perception.training.bags.predict",
         "draw predicted skeletons over a recording (rosbag) into a video",

@@ -344,6 +344,7 @@ def run(args: argparse.Namespace) -> int:
                     Parameter("width", value=int(args.width)),
                     Parameter("height", value=int(args.height)),
                     Parameter("max_frames", value=int(args.frames)),
+                    Parameter("depth_encoding", value="none"),  # the 2D demo needs no depth
                 ],
             )
             nodes.append(camera)

@@ -7,7 +7,11 @@ shared header per frame (stamp = render time, ``frame_id`` parameter):
     image (sensor_msgs/Image, rgb8 or bgr8),
     camera_info (sensor_msgs/CameraInfo, the pinhole intrinsics of the render),
     ground_truth (SkeletonGraph: visible joints with id = ground-truth joint index,
-        links from the model's adjacency, every score 1).
+        links from the model's adjacency, every score 1),
+    depth (sensor_msgs/Image, 32FC1 metres or 16UC1 millimetres, aligned pixel for
+        pixel with image: MuJoCo's depth render; the background is NaN or 0),
+    ground_truth_3d (SkeletonGraph3D: the joints of ground_truth at their true 3D
+        positions in the optical frame ``frame_id``).
 
 Run: ``ros2 run skeleton_perception sim_camera --ros-args -p family:=cartpoles``.
 """
@@ -19,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
@@ -31,8 +36,14 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from skeleton_perception.conversions import ground_truth_to_msg, make_camera_info, rgb_to_image
-from skeleton_perception.msg import SkeletonGraph
+from skeleton_perception.conversions import (
+    ground_truth_3d_to_msg,
+    ground_truth_to_msg,
+    make_camera_info,
+    numpy_to_image,
+    rgb_to_image,
+)
+from skeleton_perception.msg import SkeletonGraph, SkeletonGraph3D
 from skeleton_perception.nodes.runner import run_node
 
 NODE_NAME = "sim_camera"
@@ -60,6 +71,12 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
     "height": (240, "Image height in pixels.", {"integer_range": _SIZE_RANGE}),
     "frame_id": ("camera_optical_frame", "frame_id of every published header.", {}),
     "encoding": ("rgb8", "Image encoding: rgb8 or bgr8.", {}),
+    "depth_encoding": (
+        "32FC1",
+        "Encoding of the aligned depth image: 32FC1 (metres, NaN where nothing is seen), "
+        "16UC1 (millimetres, 0 where nothing is seen) or none (no depth, no ground_truth_3d).",
+        {},
+    ),
     "max_frames": (
         0,
         "Stop publishing after this many frames; 0: never.",
@@ -68,10 +85,29 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
 }
 
 
+def depth_image(depth_m: np.ndarray, encoding: str) -> np.ndarray:
+    """A rendered depth image (float32 metres, NaN: nothing seen) in ``encoding``.
+
+    Args:
+        depth_m: ``(H, W)`` float32 metres.
+        encoding: ``32FC1`` (metres, NaN kept) or ``16UC1`` (millimetres rounded,
+            0 where nothing is seen, clipped at 65535).
+
+    Returns:
+        ``(H, W)`` float32 or uint16.
+    """
+    if encoding == "32FC1":
+        return np.asarray(depth_m, np.float32)
+    mm = np.rint(np.nan_to_num(np.asarray(depth_m, np.float64) * 1000.0, nan=0.0))
+    return np.clip(mm, 0, 65535).astype(np.uint16)
+
+
 def check_parameter(name: str, value: Any) -> str | None:
     """Returns why ``value`` is not acceptable for parameter ``name``, or None."""
     if name == "encoding" and value not in ("rgb8", "bgr8"):
         return f"encoding must be rgb8 or bgr8, not {value!r}"
+    if name == "depth_encoding" and value not in ("32FC1", "16UC1", "none"):
+        return f"depth_encoding must be 32FC1, 16UC1 or none, not {value!r}"
     if name in ("family", "frame_id") and not str(value):
         return f"{name} must not be empty"
     return None
@@ -117,6 +153,8 @@ class SimCameraNode(Node):
         self._period = 1.0 / float(p["rate_hz"])
         self._frame_id = str(p["frame_id"])
         self._encoding = str(p["encoding"])
+        self._depth_encoding = str(p["depth_encoding"])
+        self._depth = self._depth_encoding != "none"
         self._max_frames = int(p["max_frames"])
         self.frames_published = 0
         self.intrinsics: tuple[float, float, float, float] | None = None
@@ -129,6 +167,13 @@ class SimCameraNode(Node):
             CameraInfo, "camera_info", IMAGE_QOS, qos_overriding_options=overrides
         )
         self.truth_pub = self.create_publisher(SkeletonGraph, "ground_truth", GROUND_TRUTH_QOS)
+        if self._depth:
+            self.depth_pub = self.create_publisher(
+                Image, "depth", IMAGE_QOS, qos_overriding_options=overrides
+            )
+            self.truth_3d_pub = self.create_publisher(
+                SkeletonGraph3D, "ground_truth_3d", GROUND_TRUTH_QOS
+            )
 
         ready = threading.Event()
         failure: list[BaseException] = []
@@ -164,7 +209,10 @@ class SimCameraNode(Node):
             from skeleton_perception.training.sim.live import SimulatedCamera
 
             camera = SimulatedCamera(
-                family=self._family, seed=self._seed, size=(self.height, self.width)
+                family=self._family,
+                seed=self._seed,
+                size=(self.height, self.width),
+                depth=self._depth,
             )
         except Exception as err:
             failure.append(err)
@@ -209,6 +257,22 @@ class SimCameraNode(Node):
                 frame.joints, frame.visible, frame.adjacency, (self.width, self.height), header
             )
         )
+        if self._depth:
+            self.depth_pub.publish(
+                numpy_to_image(
+                    depth_image(frame.depth, self._depth_encoding), self._depth_encoding, header
+                )
+            )
+            self.truth_3d_pub.publish(
+                ground_truth_3d_to_msg(
+                    frame.joints,
+                    frame.joints_3d,
+                    frame.visible,
+                    frame.adjacency,
+                    (self.width, self.height),
+                    header,
+                )
+            )
         self.frames_published += 1
 
     def _stop_thread(self) -> None:

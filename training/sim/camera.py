@@ -67,6 +67,25 @@ def project(
     return np.stack([u, v], axis=-1)
 
 
+def to_optical(points: np.ndarray, cam_pos: np.ndarray, cam_mat: np.ndarray) -> np.ndarray:
+    """World points in the camera's optical frame (x right, y down, z forward), metres.
+
+    MuJoCo's camera frame has y up and looks along -z; the optical frame of ROS cameras
+    (REP 103, ``sensor_msgs/CameraInfo``) flips both, so ``project`` of a point is
+    ``(cx + fx x / z, cy + fy y / z)`` of its optical coordinates.
+
+    Args:
+        points: World positions, ``(..., 3)``.
+        cam_pos: Camera position, ``(3,)``.
+        cam_mat: Camera orientation, ``(3, 3)`` (``cam_xmat`` layout, see :func:`project`).
+
+    Returns:
+        ``(..., 3)`` float64 optical-frame coordinates.
+    """
+    pc = (np.asarray(points, np.float64) - cam_pos) @ cam_mat
+    return pc * np.array([1.0, -1.0, -1.0])
+
+
 def inside(pixels: np.ndarray, size: tuple) -> np.ndarray:
     """Whether pixel positions ``(..., 2)`` fall on the image (pixel squares included)."""
     height, width = size

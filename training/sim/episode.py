@@ -13,7 +13,13 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from skeleton_perception.training.sim.camera import CameraTrack, inside, plan_camera, project
+from skeleton_perception.training.sim.camera import (
+    CameraTrack,
+    inside,
+    plan_camera,
+    project,
+    to_optical,
+)
 from skeleton_perception.training.sim.families.base import SimObject
 from skeleton_perception.training.sim.record import Episode
 from skeleton_perception.training.sim.render import FrameRenderer
@@ -117,20 +123,69 @@ def plan(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) -> Pla
 class EpisodeRenderer:
     """Renders the frames of a :class:`PlannedEpisode` one at a time."""
 
-    def __init__(self, planned: PlannedEpisode, size: tuple[int, int]):
-        """Creates a renderer for the episode's model (close it when done)."""
+    def __init__(self, planned: PlannedEpisode, size: tuple[int, int], fine: bool = False):
+        """Creates a renderer for the episode's model (close it when done).
+
+        Args:
+            planned: The episode.
+            size: Image ``(height, width)``.
+            fine: Finer tessellation of round geoms, for accurate depth images.
+        """
         self.planned = planned
         self._data = mujoco.MjData(planned.obj.model)
-        self._renderer = FrameRenderer(planned.obj.model, size)
+        self._renderer = FrameRenderer(planned.obj.model, size, fine)
 
-    def frame(self, t: int) -> np.ndarray:
-        """Frame ``t`` as ``(H, W, 3)`` uint8 RGB."""
+    def _pose(self, t: int) -> None:
         model, data = self.planned.obj.model, self._data
         data.qpos[:] = self.planned.rollout.qpos[t]
         mujoco.mj_kinematics(model, data)
         mujoco.mj_camlight(model, data)
+
+    def frame(self, t: int) -> np.ndarray:
+        """Frame ``t`` as ``(H, W, 3)`` uint8 RGB."""
+        self._pose(t)
         track = self.planned.camera
-        return self._renderer.render(data, track.positions[t], track.rotation)
+        return self._renderer.render(self._data, track.positions[t], track.rotation)
+
+    def frame_with_depth(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``t`` as ``(H, W, 3)`` uint8 RGB and its aligned ``(H, W)`` float32 depth.
+
+        Depth is in metres along the optical axis, NaN on the background (see
+        :meth:`FrameRenderer.render_with_depth`).
+        """
+        self._pose(t)
+        track = self.planned.camera
+        return self._renderer.render_with_depth(self._data, track.positions[t], track.rotation)
+
+    def joints_3d(self, t: int) -> np.ndarray:
+        """The ground-truth joints of frame ``t`` in the optical frame, ``(J, 3)`` metres."""
+        track = self.planned.camera
+        return to_optical(self.planned.rollout.keypoints[t], track.positions[t], track.rotation)
+
+    def surface_3d(self, t: int) -> np.ndarray:
+        """Where the ray through each ground-truth joint's pixel first meets a surface.
+
+        What an ideal depth camera sees at the joint's pixel: a MuJoCo ray cast
+        (``mj_ray``, exact geometry, independent of the rendered depth) from the camera
+        through the joint, which lies inside its body, so the hit is on the body's
+        surface in front of it, or on whatever hides it.
+
+        Returns:
+            ``(J, 3)`` float64 optical-frame metres; NaN rows where the ray hits nothing.
+        """
+        self._pose(t)
+        model, data = self.planned.obj.model, self._data
+        origin = self.planned.camera.positions[t]
+        out = np.full((len(self.planned.obj.keypoints), 3), np.nan)
+        geomid = np.zeros(1, np.int32)
+        for j, point in enumerate(self.planned.rollout.keypoints[t]):
+            direction = point - origin
+            direction = direction / np.linalg.norm(direction)
+            dist = mujoco.mj_ray(model, data, origin, direction, None, 1, -1, geomid)
+            if dist >= 0:
+                out[j] = origin + dist * direction
+        track = self.planned.camera
+        return to_optical(out, track.positions[t], track.rotation)
 
     def close(self) -> None:
         """Frees the rendering context."""

@@ -26,6 +26,10 @@ class LiveFrame:
         visible: ``(J,)`` bool, joint on the image.
         adjacency: ``(J, J)`` bool skeleton links.
         family: Object variant, e.g. ``"cartpole-3"``.
+        joints_3d: ``(J, 3)`` float64 joint positions in the camera's optical frame
+            (x right, y down, z forward), metres; their projections are ``joints``.
+        depth: ``(H, W)`` float32 depth aligned with ``image``, metres along the optical
+            axis, NaN on the background; None unless the camera renders depth.
     """
 
     image: np.ndarray
@@ -33,6 +37,8 @@ class LiveFrame:
     visible: np.ndarray
     adjacency: np.ndarray
     family: str
+    joints_3d: np.ndarray | None = None
+    depth: np.ndarray | None = None
 
 
 class SimulatedCamera:
@@ -44,6 +50,7 @@ class SimulatedCamera:
         seed: int = 0,
         size: tuple[int, int] = (64, 64),
         num_frames: int = 90,
+        depth: bool = False,
     ):
         """Prepares the camera; rendering starts at the first ``step()``.
 
@@ -53,6 +60,7 @@ class SimulatedCamera:
             seed: Seed of the sequence of episodes.
             size: Image ``(height, width)``.
             num_frames: Frames per episode.
+            depth: Also render the aligned depth image of every frame.
         """
         spec = get_dataset(family)
         self.family = family
@@ -60,6 +68,7 @@ class SimulatedCamera:
         self._variants = tuple(sorted(set(spec.train) | set(spec.test)))
         self._config = EpisodeConfig(num_frames=num_frames, size=self.size)
         self._rng = np.random.default_rng(seed)
+        self._depth = bool(depth)
         self._renderer: EpisodeRenderer | None = None
         self._t = 0
 
@@ -77,7 +86,7 @@ class SimulatedCamera:
                 planned = plan(obj, self._rng, self._config)
             except FloatingPointError:
                 continue
-            self._renderer = EpisodeRenderer(planned, self.size)
+            self._renderer = EpisodeRenderer(planned, self.size, fine=self._depth)
             self._t = 0
             return
         raise RuntimeError(f"SimulatedCamera({self.family}): simulation kept diverging")
@@ -88,7 +97,10 @@ class SimulatedCamera:
             self._next_episode()
         planned = self._renderer.planned
         t = self._t
-        image = self._renderer.frame(t)
+        if self._depth:
+            image, depth = self._renderer.frame_with_depth(t)
+        else:
+            image, depth = self._renderer.frame(t), None
         self._t += 1
         return LiveFrame(
             image=image,
@@ -96,7 +108,13 @@ class SimulatedCamera:
             visible=planned.visible[t].copy(),
             adjacency=planned.adjacency.copy(),
             family=planned.obj.variant,
+            joints_3d=self._renderer.joints_3d(t),
+            depth=depth,
         )
+
+    def surface_3d(self) -> np.ndarray:
+        """Ray-cast surface points of the last frame's joints (see ``EpisodeRenderer``)."""
+        return self._renderer.surface_3d(self._t - 1)
 
     def close(self) -> None:
         """Frees the rendering context of the current episode."""
