@@ -1,15 +1,16 @@
 """Training pairs/s in one process and in two torchrun processes, on this machine.
 
-    python3 bench/bench_ddp.py [--data DIR] [--steps 40] [--threads 2] [--set KEY=VALUE ...]
+    python3 bench/bench_ddp.py [--data DIR] [--steps 40] [--set KEY=VALUE ...]
 
 Every row is the real command, ``skeleton-perception train`` (``training/configs/default.yaml``,
 batch 8, the data read from shards by the loop's reader thread), started in a fresh
-process: one process with ``--threads`` threads (the baseline), one process with
-``threads / 2``, and ``torchrun --standalone --nproc-per-node 2`` (the same global batch of
-8, 4 pairs per process, each process ``threads / 2`` threads) with SyncBatchNorm and with
-per-process BatchNorm (``sync_batchnorm=false``). Pairs/s is read from the run's
-``log.csv``: the pairs of every logged interval after the first (start-up, first steps)
-over their time. The ratio is against the baseline.
+process: one process with one thread (the baseline), one process with two threads, and
+``torchrun --standalone --nproc-per-node 2`` (the same global batch of 8, 4 pairs per
+process, one thread each) with SyncBatchNorm and with per-process BatchNorm
+(``sync_batchnorm=false``). Pairs/s is read from the run's ``log.csv``: the pairs of every
+logged interval after the first (start-up, first steps) over their time. The ratio is
+against the baseline. The load average is printed before and after: on a shared machine
+every row competes with whatever else runs.
 
 Without ``--data`` a small Cartpoles dataset is rendered into a temporary folder
 (MuJoCo). On a 2-core machine two processes share the same two cores a single
@@ -44,9 +45,9 @@ def pairs_per_s(log: Path, batch: int) -> float:
     return steps * batch / seconds
 
 
-def run(label: str, procs: int, threads: int, extra: list[str], args, out: Path) -> float:
-    """Trains ``args.steps`` steps in ``procs`` processes; its pairs/s."""
-    run_dir = out / label.replace(" ", "_")
+def run(name: str, procs: int, threads: int, extra: list[str], args, out: Path) -> float:
+    """Trains ``args.steps`` steps in ``procs`` processes (``out/name``); its pairs/s."""
+    run_dir = out / name
     launcher = [sys.executable]
     if procs > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={procs}"]
@@ -58,6 +59,11 @@ def run(label: str, procs: int, threads: int, extra: list[str], args, out: Path)
     env = dict(os.environ, OMP_NUM_THREADS=str(max(1, threads // procs)))
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     return pairs_per_s(run_dir / "log.csv", args.batch)
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def render_data(root: Path) -> Path:
@@ -76,31 +82,29 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=CONFIG, help="training config")
     parser.add_argument("--steps", type=int, default=40, help="steps per row (40)")
     parser.add_argument("--batch", type=int, default=8, help="global batch (8)")
-    parser.add_argument("--threads", type=int, default=2, help="threads of the baseline (2)")
     parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
         help="more config overrides for every row",
     )  # fmt: skip
     args = parser.parse_args()
-    half = max(1, args.threads // 2)
     with tempfile.TemporaryDirectory(prefix="bench_ddp_") as tmp:
         out = Path(tmp)
         if args.data is None:
             args.data = render_data(out)
         print(f"{os.cpu_count()} CPUs visible; global batch {args.batch}, {args.steps} steps a row")
-        rows = [
-            ("1 process", 1, args.threads, []),
-            ("1 process", 1, half, []),
-            ("2 processes, SyncBatchNorm", 2, args.threads, []),
-            ("2 processes, per-process BN", 2, args.threads, ["sync_batchnorm=false"]),
+        print(f"load average before: {load()}")
+        rows = [  # label, processes, threads in all, overrides
+            ("1 process, 1 thread", 1, 1, []),
+            ("1 process, 2 threads", 1, 2, []),
+            ("2 processes x 1 thread, SyncBatchNorm", 2, 2, []),
+            ("2 processes x 1 thread, per-process BN", 2, 2, ["sync_batchnorm=false"]),
         ]
         base = None
-        for label, procs, threads, extra in rows:
-            per_proc = max(1, threads // procs)
-            name = f"{label}, {per_proc} thread{'s' if per_proc > 1 else ''} each"
-            pps = run(f"{label} {threads}", procs, threads, extra, args, out)
+        for i, (label, procs, threads, extra) in enumerate(rows):
+            pps = run(f"row{i}", procs, threads, extra, args, out)
             base = base or pps
-            print(f"{name:48s} {pps:7.1f} pairs/s  x{pps / base:.2f}", flush=True)
+            print(f"{label:40s} {pps:7.1f} pairs/s  x{pps / base:.2f}", flush=True)
+        print(f"load average after: {load()}")
 
 
 if __name__ == "__main__":
