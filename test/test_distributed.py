@@ -144,3 +144,16 @@ def test_world_from_torchrun_variables():
         batch_share(world, 6)
     with pytest.raises(ValueError, match="missing MASTER_ADDR, MASTER_PORT"):
         world_from_env(dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0"))
+
+
+def test_command_line_errors_under_torchrun(monkeypatch, tmp_path, capsys):
+    from skeleton_perception.training.cli import main
+
+    env = dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", MASTER_ADDR="h", MASTER_PORT="1")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    out = str(tmp_path / "run")
+    assert main(["train", "--data", out, "--out", out, "--set", "batch_size=3"]) == 2
+    assert "batch_size: 3 pairs do not split over 2 processes" in capsys.readouterr().err
+    assert main(["oracle", "--data", out, "--out", out]) == 2
+    assert "oracle: trains in one process" in capsys.readouterr().err

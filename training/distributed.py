@@ -173,6 +173,53 @@ def rank_seed(seed: int, rank: int, step: int = 0) -> int:
     return seed + 1 + RANK_STRIDE * rank + 7919 * step
 
 
+def random_states(world: World, device: torch.device, collective: bool = True) -> dict:
+    """The random states a checkpoint stores (its ``metadata`` entries).
+
+    ``rng_state`` (and ``cuda_rng_state`` on a GPU): this process's, as a single process
+    stores them. With several processes also ``world_size`` and, unless ``collective`` is
+    False (the others may be gone), ``rank_rng_states`` (and ``rank_cuda_rng_states``):
+    every process's, in rank order, gathered from all of them.
+    """
+    states = dict(rng_state=torch.get_rng_state())
+    if device.type == "cuda":
+        states["cuda_rng_state"] = torch.cuda.get_rng_state(device)
+    if not world.distributed:
+        return states
+    out = dict(states, world_size=world.size)
+    if collective:
+        every = gather(states, world)
+        for key in states:
+            out[f"rank_{key}s"] = [s[key] for s in every]
+    return out
+
+
+def restore_random_states(
+    metadata: dict, seed: int, world: World, device: torch.device, step: int
+) -> None:
+    """Restores this process's random state from a checkpoint's ``metadata``.
+
+    One process: the saved state (a resumed run continues bit-exactly on the CPU). Several:
+    each process's own saved state when the checkpoint holds one per process of this world
+    size; otherwise (another world size, or a single-process checkpoint) the process is
+    seeded with :func:`rank_seed` ``(seed, rank, step)``.
+    """
+    if not world.distributed:
+        if "rng_state" in metadata:
+            torch.set_rng_state(metadata["rng_state"])
+        if "cuda_rng_state" in metadata and device.type == "cuda":
+            torch.cuda.set_rng_state(metadata["cuda_rng_state"], device)
+        return
+    states = metadata.get("rank_rng_states") or []
+    if len(states) != world.size:
+        torch.manual_seed(rank_seed(seed, world.rank, step))
+        return
+    torch.set_rng_state(states[world.rank])
+    cuda_states = metadata.get("rank_cuda_rng_states") or []
+    if device.type == "cuda" and len(cuda_states) == world.size:
+        torch.cuda.set_rng_state(cuda_states[world.rank], device)
+
+
 class _SumOverProcesses(torch.autograd.Function):
     """y = the sum of ``x`` over the processes; the gradient of x is that of y, summed too."""
 

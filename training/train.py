@@ -38,10 +38,11 @@ from .distributed import (
     World,
     batch_share,
     from_main,
-    gather,
     mean_over_processes,
     process_group,
+    random_states,
     rank_seed,
+    restore_random_states,
     sync_batchnorm,
     threads_per_process,
     train_device,
@@ -329,7 +330,7 @@ def _train(
     ckpt = from_main(ckpt, world)  # rank 0 reads; the others need no shared folder
     if ckpt is not None:
         step, ckpt = resume_weights(ckpt, model, optimizer)
-        restore_rng(ckpt["metadata"], cfg, world, device, step)
+        restore_random_states(ckpt["metadata"], cfg.seed, world, device, step)
         if main:
             print(f"resumed from {ckpt_path} at step {step} on {device}")
     else:
@@ -344,29 +345,15 @@ def _train(
     trained = wrap(model, world, device)  # DistributedDataParallel with several processes
 
     def checkpoint(collective: bool = True):
-        rng = dict(rng_state=torch.get_rng_state(), **cuda_rng())
-        extra = {}
-        if world.distributed:
-            extra["world_size"] = world.size
-            if collective:  # every process's random state: the same world size resumes exactly
-                states = gather(rng, world)
-                extra["rank_rng_states"] = [r["rng_state"] for r in states]
-                if device.type == "cuda":
-                    extra["rank_cuda_rng_states"] = [r["cuda_rng_state"] for r in states]
+        random = random_states(world, device, collective)  # every process takes part
         if not main:
             return
         save_checkpoint(
             ckpt_path, model.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
-            metadata=dict(rng_state=rng["rng_state"], time=time.time(),
-                          torch=str(torch.__version__), dataset=cfg.dataset,
+            metadata=dict(time=time.time(), torch=str(torch.__version__), dataset=cfg.dataset,
                           hardware=hardware(), device=str(device),
-                          train_seconds=time.time() - t_start, **cuda_rng(), **extra),
+                          train_seconds=time.time() - t_start, **random),
         )  # fmt: skip
-
-    def cuda_rng() -> dict:
-        if device.type != "cuda":
-            return {}
-        return dict(cuda_rng_state=torch.cuda.get_rng_state(device))
 
     # The CSV log: keep rows up to the checkpoint when resuming, then append.
     log_path = out_dir / "log.csv"
@@ -433,32 +420,6 @@ def _train(
         loader.shutdown(wait=True, cancel_futures=True)
         bar.close()
     return dict(last_row, step=step)
-
-
-def restore_rng(
-    metadata: dict, cfg: TrainConfig, world: World, device: torch.device, step: int
-) -> None:
-    """Restores this process's random state from a checkpoint's metadata.
-
-    One process: the saved state (a resumed run continues bit-exactly on the CPU). Several:
-    each process's own saved state when the checkpoint has one per process of this
-    world size; otherwise (another world size, or a single-process checkpoint) each
-    process is seeded from (seed, rank, step).
-    """
-    if not world.distributed:
-        if "rng_state" in metadata:
-            torch.set_rng_state(metadata["rng_state"])
-        if "cuda_rng_state" in metadata and device.type == "cuda":
-            torch.cuda.set_rng_state(metadata["cuda_rng_state"], device)
-        return
-    states = metadata.get("rank_rng_states") or []
-    if len(states) != world.size:
-        torch.manual_seed(rank_seed(cfg.seed, world.rank, step))
-        return
-    torch.set_rng_state(states[world.rank])
-    cuda_states = metadata.get("rank_cuda_rng_states") or []
-    if device.type == "cuda" and len(cuda_states) == world.size:
-        torch.cuda.set_rng_state(cuda_states[world.rank], device)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
