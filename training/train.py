@@ -56,7 +56,8 @@ from .visualize import plot_losses, plot_samples
 LOG_FIELDS = (
     "step", "time_s", "pairs_per_s", "total", "recon", "contiguity", "near", "sparse_links",
     "sparse_joints", "uniform", "length", "rigid", "search", "search_links", "link_logit_l2",
-    "link_logit_excess", "points_near", "points_length", "points_links", "fg_err_points",
+    "link_logit_excess", "points_near", "points_length", "points_links", "points_cover",
+    "fg_err_points",
     "fg_err_background", "ramp", "tau",
 )  # fmt: skip
 
@@ -149,7 +150,10 @@ def training_step(
         out = model(source, target, tau=tau)
     if bf16:
         out = {k: to_float32(v) for k, v in out.items()}  # the losses in float32
-    losses = compute_losses(out, target, cfg.loss, ramp=ramp, structure=cfg.model.search)
+    fixed = cfg.model.joint_ids if cfg.model.structure == "fixed" else None
+    losses = compute_losses(
+        out, target, cfg.loss, ramp=ramp, structure=cfg.model.search, joint_ids=fixed
+    )
     optimize(cfg, model, optimizer, losses["total"])
     return out, losses
 
