@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|depth3d|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|depth3d|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,7 +19,7 @@ score_sj() {
       --set count_power=1 sparse_links=0 sparse_joints="$sj"
   done
 }
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints depth3d report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover depth3d report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -340,9 +340,39 @@ depth3d)
   $SP eval-3d --out results/skeleton3d-cartpoles.json --figure docs/images/skeleton_3d.png
   .venv/bin/python bench/bench_skeleton_3d.py
   ;;
+cover)
+  # Issue 15 (session 7): the points pinned to hinges and tips by loss.points_cover (the
+  # fixed tree's links, drawn as tubes between the target's points, must cover the
+  # target's foreground), with ℓ_near / ℓ_length of the same tree (loss.points_near 0.01,
+  # points_length 0.1). 1,500 steps of π and B from each shipped model, its joint ids kept;
+  # one thread each (docs/model.md, "Points pinned by covering the foreground").
+  FT=(--steps 1500 --no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
+      ckpt_every=250 plot_every=100000 loss.points_near=0.01 loss.points_length=0.1)
+  ids() { .venv/bin/python -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=True)
+print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])) + ']')" "$1"; }
+  # The val comparison (rule fixed before the runs: per-image joint F1, 20 val episodes).
+  for w in 0 0.3 1; do
+    $SP train --config training/configs/cartpoles.yaml --init models/cartpoles-points.pt \
+      --data data/v2/cartpoles --out "runs/s7/cp-cov$w" "${FT[@]}" loss.points_cover=$w \
+      model.structure=fixed "$(ids models/cartpoles-points.pt)"
+    $SP evaluate --model ours --checkpoint "runs/s7/cp-cov$w/checkpoint.pt" \
+      --data data/v2/cartpoles --split val --episodes 20 --out "runs/s7/cp-cov$w-val.json"
+  done
+  for w in 0 0.3; do
+    $SP train --config training/configs/swimmers.yaml --init models/swimmers.pt \
+      --data data/v2/swimmers --out "runs/s7/sw-cov$w" "${FT[@]}" loss.points_cover=$w \
+      model.structure=fixed "$(ids models/swimmers.pt)"
+    $SP evaluate --model ours --checkpoint "runs/s7/sw-cov$w/checkpoint.pt" \
+      --data data/v2/swimmers --split val --episodes 20 --out "runs/s7/sw-cov$w-val.json"
+  done
+  $SP train --config training/configs/default.yaml --init skeleton_perception/weights/default.pt \
+    --data data/v2/cartpoles data/v2/swimmers data/v2/spiders data/v2/mwhc \
+    --out runs/s7/default-cov0.3 "${FT[@]}" loss.points_cover=0.3 model.structure=fixed \
+    "$(ids skeleton_perception/weights/default.pt)"
+  ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes results/notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, depth3d, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, depth3d, report, all)" >&2; exit 2 ;;
 esac
 done

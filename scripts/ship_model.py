@@ -42,6 +42,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--after", type=Path, nargs="*", default=[], help="runs it started from")
     parser.add_argument(
+        "--after-model",
+        type=Path,
+        help="shipped model the run started from (--init): its provenance is carried over",
+    )
+    parser.add_argument(
         "--set", nargs="*", default=[], metavar="model.KEY=VALUE", help="model config changes"
     )
     args = parser.parse_args()
@@ -55,6 +60,12 @@ def main() -> None:
         meta["train_seconds"] = sum(run_seconds(r) for r in runs)
         meta["training_runs"] = [str(r) for r in runs]
         meta["total_steps"] = sum(int(load_checkpoint(r / "checkpoint.pt")["step"]) for r in runs)
+        if args.after_model:
+            parent = load_checkpoint(args.after_model)["metadata"]
+            meta["train_seconds"] += float(parent.get("train_seconds", 0.0))
+            meta["total_steps"] += int(parent.get("total_steps", 0))
+            meta["training_runs"] = [*parent.get("training_runs", []), *meta["training_runs"]]
+            meta["started_from"] = str(args.after_model)
     config = ckpt["config"]
     if args.set:
         cfg = TrainConfig.from_dict(config)
