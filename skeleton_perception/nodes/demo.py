@@ -360,7 +360,13 @@ def run(args: argparse.Namespace) -> int:
         executor = MultiThreadedExecutor(num_threads=4, context=context)
     else:
         executor = make_executor(context)
-    spinner = threading.Thread(target=executor.spin, name="demo_executor", daemon=True)
+    stop_spinning = threading.Event()
+
+    def spin() -> None:  # short waits, so the thread ends soon after stop_spinning is set
+        while not stop_spinning.is_set() and context.ok():
+            executor.spin_once(timeout_sec=0.1)
+
+    spinner = threading.Thread(target=spin, name="demo_executor", daemon=True)
     try:
         try:
             detector = DetectorNode(
@@ -430,6 +436,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {still}")
         return 0 if data.skeletons > 0 else 1
     finally:
+        # The spinning thread ends before anything it uses is destroyed (rclpy's
+        # Executor.shutdown does not wait for it, and a thread still inside rclpy when the
+        # interpreter exits aborts the process).
+        stop_spinning.set()
+        if spinner.is_alive():
+            spinner.join(timeout=10.0)
         executor.shutdown(timeout_sec=2.0)
         for node in reversed(nodes):
             node.destroy_node()
