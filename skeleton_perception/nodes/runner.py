@@ -36,8 +36,9 @@ def freeze_startup_heap() -> None:
     rclpy, the model). Each full collection walked them all: 80-240 ms with every thread of
     the process stopped, measured in the demo and the detector (docs/ros.md). Frozen, a
     full collection sees only what was allocated since. Call once, when set-up is done.
+    No collection first: it would stop the process for as long (the camera may already
+    be publishing); what little of start-up is garbage stays, once.
     """
-    gc.collect()  # what is garbage now is not kept for ever
     gc.freeze()
 
 
