@@ -13,7 +13,8 @@ own rates and latency:
   ``NumberOfEntities``, made once per rebuild) and over how many entities;
 * **CPU per thread** in cores, from ``/proc/self/task`` between the camera's start and
   the report: the executor's spin thread (``demo_executor``), its pool threads, the
-  detector's worker, the camera's render thread, and the whole process;
+  detector's worker, and every thread still alive at the report (the camera's render
+  thread has ended by then, so it is in none of them);
 * **full collections**: generation-2 garbage collections during the run and the longest
   pause (``gc.callbacks``), with every thread of the process stopped;
 * **GIL wait**: a probe thread sleeps 1 ms in a loop; how late it wakes (p99, max) is how
@@ -168,8 +169,8 @@ def main() -> int:
                 f"{probes.rebuilds / result['wall']:.0f}/s over "
                 f"{probes.entities / max(probes.rebuilds, 1):.0f} entities | CPU (cores): "
                 f"spin thread {cpu.get('demo_executor', 0.0):.3f}, pool {pool:.3f}, "
-                f"detector worker {cpu.get('detector', 0.0):.3f}, camera "
-                f"{cpu.get('sim_camera', 0.0):.3f}, process {sum(cpu.values()):.3f} | "
+                f"detector worker {cpu.get('detector', 0.0):.3f}, process "
+                f"{sum(cpu.values()):.3f} | "
                 f"full collections {len(probes.full_gc)}, longest "
                 f"{1e3 * max(probes.full_gc, default=0.0):.0f} ms | GIL wait p99 "
                 f"{np.percentile(late, 99):.1f} ms, max {late.max():.1f} ms",
