@@ -136,6 +136,7 @@ def export_weights(src: str | os.PathLike, dst: str | os.PathLike, half: bool = 
     """
     ckpt = load_checkpoint(src)
     state = {k: v.half() if half and v.is_floating_point() else v for k, v in ckpt["model"].items()}
-    metadata = {k: v for k, v in ckpt["metadata"].items() if k != "rng_state"}
+    random_states = ("rng_state", "rank_rng_states", "rank_cuda_rng_states")
+    metadata = {k: v for k, v in ckpt["metadata"].items() if k not in random_states}
     metadata["exported_from"] = str(src)
     return save_checkpoint(dst, state, ckpt["config"], ckpt["step"], None, metadata)

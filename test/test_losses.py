@@ -8,6 +8,7 @@ from skeleton_perception.training.losses import (
     LossConfig,
     compute_losses,
     contiguity_loss,
+    cover_loss,
     foreground_errors,
     length_loss,
     link_coverage,
@@ -257,3 +258,40 @@ def test_searched_skeleton_term_trains_the_points_only():
     parts["total"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.pi.parameters())
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.psi.parameters())
+
+
+def test_cover_loss_moves_a_link_to_the_ends_of_a_bar():
+    fg = torch.zeros(1, 64, 64, dtype=torch.bool)
+    fg[0, 10:51, 31:34] = True  # a vertical bar, 3 px wide, rows 10-50
+    xy = torch.tensor([[[32.0, 20.0], [32.0, 40.0]]], requires_grad=True)
+    S = matrix(2, {(0, 1): 1.0})
+    inside = cover_loss(S, xy.detach(), fg, 1.5)
+    ends = cover_loss(S, torch.tensor([[[32.0, 11.0], [32.0, 49.0]]]), fg, 1.5)
+    off = cover_loss(S, torch.tensor([[[10.0, 11.0], [10.0, 49.0]]]), fg, 1.5)
+    assert ends < inside < off  # the whole bar drawn beats half of it beats none of it
+    optimiser = torch.optim.Adam([xy], lr=0.5)
+    for _ in range(200):
+        optimiser.zero_grad()
+        cover_loss(S, xy, fg, 1.5).backward()
+        optimiser.step()
+    assert abs(xy[0, 0, 1].item() - 10.0) < 3 and abs(xy[0, 1, 1].item() - 50.0) < 3
+    assert torch.all((xy[0, :, 0] - 32.0).abs() < 1)
+    nothing = cover_loss(matrix(2, {}), xy.detach(), fg, 1.5)
+    assert ends < nothing < off  # a tube beside the bar is worse than none
+
+
+def test_cover_term_uses_the_fixed_tree_and_trains_the_points_only():
+    torch.manual_seed(0)
+    model = SkeletonModel(ModelConfig(num_points=6, unet_width=4, psi_width=4, bg_width=4))
+    s, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    only = LossConfig(
+        recon=0, contiguity=0, near=0, length=0, use_sparse=False, use_uniform=False,
+        points_cover=1.0, cover_threshold=0.0,
+    )  # fmt: skip
+    parts = compute_losses(model(s, t), t, only, joint_ids=[0, 2, 5])
+    assert float(parts["points_links"]) == 2.0  # a spanning tree over the 3 fixed joints
+    torch.testing.assert_close(parts["total"], parts["points_cover"])
+    parts["total"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.pi.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.psi.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.background.parameters())

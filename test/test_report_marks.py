@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from skeleton_perception.training.evaluation.tables import markdown_table, matches_or_beats
 
 
@@ -95,3 +97,32 @@ def test_report_leads_with_the_per_image_table_of_joint_set_frame(tmp_path):
     # No structure-frame, ψ-override or variant row; Swimmers has only structure-frame.
     assert len(rows) == 6
     assert not any(f"| {v:.2f} |" in head for v in (0.99, 0.98, 0.97, 0.96, 0.95))
+
+
+def test_report_has_the_3d_table_from_eval_3d(tmp_path):
+    from skeleton_perception.training.evaluation.report import build_report, depth_section
+
+    assert depth_section(tmp_path) == ""
+    err = lambda median: {"n": 10, "median": median, "p90": 2 * median}  # noqa: E731
+    (tmp_path / "skeleton3d-swimmers.json").write_text(
+        json.dumps(
+            {
+                "frames": 90,
+                "detected": {
+                    "valid_fraction": 0.95,
+                    "error_3d_vs_joint_mm": err(120.4),
+                    "error_2d_at_joint_depth_mm": err(101.0),
+                    "error_2d_px": err(9.25),
+                },
+                "ground_truth_pixels": {
+                    "error_3d_vs_joint_mm": err(60.0),
+                    "error_3d_vs_surface_mm": err(1.04),
+                },
+            }
+        )
+    )
+    table = depth_section(tmp_path)
+    text = build_report([_result("swimmers", "random", "frame", 0.1, "random")], tmp_path / "R.md",
+                        tmp_path, notes="## Reading notes", depth=table)  # fmt: skip
+    assert text.index("## Reading notes") < text.index("## In 3D") < text.index("## Swimmers")
+    assert "| swimmers | 90 | 120 | 101 (9.2 px) | 60 | 1.0 | 0.950 |" in table.splitlines()

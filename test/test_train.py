@@ -223,3 +223,20 @@ def test_psi_stage_config_loads():
     cfg = load_config(root / "cartpoles-psi.yaml")
     assert cfg.train_modules == ["psi"] and cfg.reinit_modules == ["psi"]
     assert cfg.loss.link_logit_excess > 0 and cfg.loss.link_logit_bound == 4.0
+
+
+def test_bf16_autocast_trains_in_float32_weights(tmp_path):
+    # precision: bf16 runs the forward under torch.autocast (here the CPU's), the losses,
+    # gradients and weights in float32: close to the float32 run, not equal to it.
+    data = SwingingBar()
+    rows = {}
+    for precision in ("fp32", "bf16"):
+        cfg = tiny_config(steps=2, device="cpu", precision=precision)
+        train_mod.train(cfg, data, tmp_path / precision, progress=False)
+        rows[precision] = read_log(tmp_path / precision / "log.csv")[0]
+        state = load_checkpoint(tmp_path / precision / "checkpoint.pt")["model"]
+        assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    a, b = float(rows["fp32"]["recon"]), float(rows["bf16"]["recon"])
+    assert a != b and b == pytest.approx(a, rel=0.05)
+    with pytest.raises(ValueError, match="precision"):
+        load_config(None, ["precision=fp16"])

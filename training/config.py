@@ -24,6 +24,7 @@ from skeleton_perception.nn.model import ModelConfig
 from .losses import LossConfig
 
 TRAIN_MODULES = ("pi", "psi", "background")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -35,7 +36,8 @@ class TrainConfig:
         model: architecture.
         loss: loss weights and hyperparameters.
         steps: training iterations (batches).
-        batch_size: pairs per batch (8 in the paper).
+        batch_size: pairs per step (8 in the paper); with several processes the global
+            batch, split evenly among them.
         lr: Adam learning rate (the paper: 0.005; 0.001 is what learns on CPU).
         betas: Adam betas.
         grad_clip_norm: max gradient norm (0 disables).
@@ -47,9 +49,16 @@ class TrainConfig:
             from ``model.gumbel_tau``); None keeps it fixed.
         min_gap: minimum frame distance between the images of a pair.
         seed: seeds torch, the pair sampling and the model initialisation.
-        threads: torch CPU threads (0 leaves torch's default).
+        threads: torch CPU threads (0 leaves torch's default); under torchrun the
+            processes of one machine share them (``threads // LOCAL_WORLD_SIZE``, >= 1).
         device: where the model trains: auto (CUDA when available), cpu, cuda or
-            cuda:N. The data is loaded on the CPU either way.
+            cuda:N. The data is loaded on the CPU either way. Under torchrun with several
+            processes, auto / cuda mean cuda:LOCAL_RANK (docs/training.md).
+        precision: "fp32", or "bf16": the forward pass under ``torch.autocast`` in
+            bfloat16 (GPUs; on a CPU it works too, slower without bf16 hardware), the
+            losses, gradients, weights and Adam in float32.
+        sync_batchnorm: with several processes (torchrun), BatchNorm statistics over the
+            global batch (True) or over each process's share of it (False).
         log_every: steps between CSV log rows.
         plot_every: steps between plot updates.
         ckpt_every: steps between checkpoints (at most this many are lost on a kill).
@@ -78,6 +87,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     device: str = "auto"
+    precision: str = "fp32"
+    sync_batchnorm: bool = True
     log_every: int = 10
     plot_every: int = 250
     ckpt_every: int = 250
@@ -197,6 +208,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
             f"config train_modules: expected a non-empty subset of {list(TRAIN_MODULES)}, "
             f"got {cfg.train_modules!r}"
         )
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"config precision: expected one of {PRECISIONS}, got {cfg.precision!r}")
     if set(cfg.reinit_modules) - set(TRAIN_MODULES):
         raise ValueError(
             f"config reinit_modules: expected a subset of {list(TRAIN_MODULES)}, "

@@ -13,6 +13,7 @@ in [0, 1]). See docs/model.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,7 @@ from skeleton_perception.nn.structure_search import (
     occupancy,
     search_skeleton,
     segment_distance,
+    tree_skeleton,
 )
 
 
@@ -88,6 +90,12 @@ class LossConfig:
             0 = off.
         points_length: weight of ℓ_length over the same searched links (gradient to π's
             expected point xy γ). 0 = off.
+        points_cover: weight of :func:`cover_loss`: those links, drawn as tubes between
+            the target's points, must cover the target's foreground (where it differs
+            from B's background) and nothing else. 0 = off.
+        cover_sigma: px; the tubes' Gaussian width.
+        cover_threshold: summed absolute RGB difference from B above which a pixel is
+            foreground.
     """
 
     recon: float = 10.0
@@ -121,6 +129,9 @@ class LossConfig:
     search_pos_weight: float = 5.0
     points_near: float = 0.0
     points_length: float = 0.0
+    points_cover: float = 0.0
+    cover_sigma: float = 1.5
+    cover_threshold: float = 0.2
 
     def __post_init__(self):
         if self.psi_target not in ("losses", "search"):
@@ -376,6 +387,7 @@ def compute_losses(
     cfg: LossConfig,
     ramp: float = 1.0,
     structure: SearchConfig | None = None,
+    joint_ids: Sequence[int] | None = None,
 ) -> dict:
     """All losses of one batch and their weighted total.
 
@@ -386,6 +398,8 @@ def compute_losses(
         ramp: in [0, 1], multiplies the ℓ_uniform and ℓ_sparse weights.
         structure: the searched objective of ``points_near`` / ``points_length`` (the
             model's ``search`` config; None: ``SearchConfig()``).
+        joint_ids: the fixed joints (``model.structure: fixed``): those losses then use
+            the tree over them (:func:`tree_skeleton`) instead of the search.
 
     Returns:
         dict of scalar tensors: "total" and each unweighted loss.
@@ -440,8 +454,11 @@ def compute_losses(
         total = total + cfg.search * parts["search"]
     else:
         total = total + skel
-    if cfg.points_near or cfg.points_length:
-        total = total + searched_skeleton_losses(ps, pt, W, cfg, structure or SearchConfig(), parts)
+    if cfg.points_near or cfg.points_length or cfg.points_cover:
+        fg = (target - out["background"]).abs().sum(1).detach() > cfg.cover_threshold
+        total = total + searched_skeleton_losses(
+            ps, pt, W, cfg, structure or SearchConfig(), parts, joint_ids, fg
+        )
     if cfg.link_logit_l2 and "link_logits" in out:
         parts["link_logit_l2"] = out["link_logits"].square().sum(-1).mean()
         total = total + cfg.link_logit_l2 * parts["link_logit_l2"]
@@ -453,27 +470,81 @@ def compute_losses(
 
 
 def searched_skeleton_losses(
-    ps, pt, size: int, cfg: LossConfig, structure: SearchConfig, parts: dict
+    ps,
+    pt,
+    size: int,
+    cfg: LossConfig,
+    structure: SearchConfig,
+    parts: dict,
+    joint_ids: Sequence[int] | None = None,
+    foreground: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """ℓ_near and ℓ_length of the source's searched skeleton, as a force on the points.
+    """ℓ_near, ℓ_length and the cover loss of the source's skeleton, as a force on the points.
 
-    S* = :func:`search_skeleton` on the source's sampled point pixels (binary, no
-    gradient), the skeleton the model predicts at inference. Its links, drawn between
-    each frame's own points (same ids), must explain that frame's points (eq. 3) and have
-    plausible lengths (eq. 8), source and target alike (Sec. III-B); the gradient moves
-    π's point maps only. Adds "points_near", "points_length" and "points_links" (links of
-    S* per image) to ``parts``.
+    S* is the skeleton the model predicts at inference, computed on the source's sampled
+    point pixels (binary, no gradient): the tree over the fixed joints
+    (:func:`tree_skeleton`) when ``joint_ids`` is given, else :func:`search_skeleton`.
+    Its links, drawn between each frame's own points (same ids), must explain that
+    frame's points (eq. 3) and have plausible lengths (eq. 8), source and target alike
+    (Sec. III-B), and, drawn in the target, cover the target's ``foreground``
+    (:func:`cover_loss`); the gradient moves π's point maps only. Adds "points_near",
+    "points_length", "points_cover" and "points_links" (links of S* per image) to
+    ``parts``.
 
     Returns:
         The weighted sum (a scalar tensor).
     """
     with torch.no_grad():
-        S = search_skeleton([ps.xy_hard.detach()], size, structure).to(ps.maps.dtype)
+        xy = ps.xy_hard.detach()
+        if joint_ids:
+            S = tree_skeleton(xy, joint_ids, size).to(ps.maps.dtype)
+        else:
+            S = search_skeleton([xy], size, structure).to(ps.maps.dtype)
     i, j = pair_indices(S.shape[-1], S.device)
     parts["points_links"] = S[:, i, j].sum(-1).mean()
     parts["points_near"] = frames_near(S, (ps, pt), cfg)
     parts["points_length"] = frames_length(S, (ps, pt), size, cfg)
-    return cfg.points_near * parts["points_near"] + cfg.points_length * parts["points_length"]
+    total = cfg.points_near * parts["points_near"] + cfg.points_length * parts["points_length"]
+    if cfg.points_cover and foreground is not None:
+        parts["points_cover"] = cover_loss(S, pt.xy, foreground, cfg.cover_sigma)
+        total = total + cfg.points_cover * parts["points_cover"]
+    return total
+
+
+def cover_loss(
+    S: torch.Tensor, xy: torch.Tensor, foreground: torch.Tensor, sigma: float
+) -> torch.Tensor:
+    """Binary cross-entropy between the links drawn as tubes and the foreground.
+
+    Each link of S is a Gaussian tube of width ``sigma`` along the segment between the
+    frame's points; the drawing is the maximum over the links. A straight tube covers a
+    bent limb only if a point sits at the bend, and the whole limb only if the points
+    sit at its ends, so the loss moves the points to hinges and tips.
+
+    Args:
+        S: (B, P, P) binary links (no gradient).
+        xy: (B, P, 2) expected point pixels γ of the frame drawn (differentiable).
+        foreground: (B, H, W) bool foreground of that frame.
+        sigma: px.
+    """
+    B, H, W = foreground.shape
+    i, j = pair_indices(S.shape[-1], S.device)
+    used = S[:, i, j].sum(0) > 0  # pairs linked in some image of the batch
+    i, j = i[used], j[used]
+    target = foreground.reshape(B, -1).to(xy.dtype)  # (B, HW)
+    if i.numel() == 0:  # nothing linked: nothing drawn (kept in the graph)
+        return F.binary_cross_entropy(torch.full_like(target, 1e-4) + 0 * xy.sum(), target)
+    w = S[:, i, j]  # (B, E)
+    ys, xs = torch.meshgrid(
+        torch.arange(H, device=xy.device, dtype=xy.dtype),
+        torch.arange(W, device=xy.device, dtype=xy.dtype),
+        indexing="ij",
+    )
+    grid = torch.stack([xs, ys], -1).reshape(1, H * W, 2).expand(B, -1, -1)  # (B, HW, 2)
+    d = segment_distance(grid, xy[:, i], xy[:, j])  # (B, HW, E)
+    tube = torch.exp(-0.5 * (d / sigma).square()) * w[:, None]  # (B, HW, E)
+    drawn = tube.amax(-1).clamp(1e-4, 1 - 1e-4)  # (B, HW)
+    return F.binary_cross_entropy(drawn, target)
 
 
 @torch.no_grad()

@@ -51,6 +51,7 @@ from skeleton_perception.nn.points import index_to_xy, pixel_grid
 from skeleton_perception.nn.skeleton_net import pair_indices
 
 from .config import TrainConfig, load_config, parse_override, save_config, set_value
+from .distributed import world_from_env
 from .runinfo import hardware
 from .train import optimize, restart_log, resume_weights, start_run
 
@@ -354,6 +355,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``skeleton-perception oracle``."""
+    if world_from_env().distributed:
+        print(
+            "oracle: trains in one process; torchrun with several processes is for "
+            "`skeleton-perception train` (docs/training.md)",
+            file=sys.stderr,
+        )
+        return 2
     overrides = list(args.overrides)
     if args.config is None:
         overrides.insert(0, f"dataset={_dataset_name(args.data[0])}")

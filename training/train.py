@@ -5,7 +5,9 @@ dicts with ``source`` and ``target`` float32 (3, H, W) images in [0, 1]. Per ste
 sample 8 pairs, run π/ψ/B/NPT, sum the weighted losses (ℓ_uniform and ℓ_sparse ramped
 in), Adam with gradient clipping by value and by norm. Every ``log_every`` steps a CSV
 row, every ``plot_every`` the plots, every ``ckpt_every`` an atomic checkpoint; with
-``--resume`` a killed run continues from its last checkpoint.
+``--resume`` a killed run continues from its last checkpoint. Under ``torchrun`` with
+several processes it trains with DistributedDataParallel (:mod:`.distributed`,
+docs/training.md); rank 0 writes every file.
 
 Outputs in ``--out``: ``config.yaml``, ``log.csv``, ``checkpoint.pt``, ``losses.png``,
 ``samples.png``.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import math
 import sys
 import time
@@ -26,11 +29,26 @@ import torch
 from torch.utils.data import ConcatDataset, Dataset
 from tqdm import tqdm
 
+from skeleton_perception.atomic import atomic_path
 from skeleton_perception.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from skeleton_perception.detector import resolve_device
 from skeleton_perception.nn.model import SkeletonModel
 
 from .config import TrainConfig, flatten, load_config, parse_override, save_config, set_value
+from .distributed import (
+    World,
+    batch_share,
+    from_main,
+    mean_over_processes,
+    process_group,
+    random_states,
+    rank_seed,
+    restore_random_states,
+    sync_batchnorm,
+    threads_per_process,
+    train_device,
+    world_from_env,
+    wrap,
+)
 from .losses import compute_losses, foreground_errors
 from .runinfo import hardware
 from .visualize import plot_losses, plot_samples
@@ -38,7 +56,8 @@ from .visualize import plot_losses, plot_samples
 LOG_FIELDS = (
     "step", "time_s", "pairs_per_s", "total", "recon", "contiguity", "near", "sparse_links",
     "sparse_joints", "uniform", "length", "rigid", "search", "search_links", "link_logit_l2",
-    "link_logit_excess", "points_near", "points_length", "points_links", "fg_err_points",
+    "link_logit_excess", "points_near", "points_length", "points_links", "points_cover",
+    "fg_err_points",
     "fg_err_background", "ramp", "tau",
 )  # fmt: skip
 
@@ -88,13 +107,15 @@ def get_tau(cfg: TrainConfig, step: int) -> float:
     return math.exp((1 - frac) * math.log(tau0) + frac * math.log(cfg.tau_final))
 
 
-def get_batch(dataset: Dataset, batch_size: int, seed: int, step: int):
+def get_batch(dataset: Dataset, batch_size: int, seed: int, step: int, share: slice = slice(None)):
     """The pairs of ``step``: (source, target), each (B, 3, H, W).
 
-    Indices depend only on (seed, step), so a resumed run sees the same sequence.
+    Indices depend only on (seed, step), so a resumed run sees the same sequence. ``share``
+    selects a process's block of the ``batch_size`` indices (:func:`.distributed.batch_share`);
+    only those pairs are read.
     """
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    idx = torch.randint(len(dataset), (batch_size,), generator=g).tolist()
+    idx = torch.randint(len(dataset), (batch_size,), generator=g)[share].tolist()
     items = [dataset[i] for i in idx]
     source = torch.stack([torch.as_tensor(it["source"]) for it in items])
     target = torch.stack([torch.as_tensor(it["target"]) for it in items])
@@ -124,10 +145,25 @@ def training_step(
     Returns:
         The model's outputs and the losses (tensors).
     """
-    out = model(source, target, tau=tau)
-    losses = compute_losses(out, target, cfg.loss, ramp=ramp, structure=cfg.model.search)
+    bf16 = cfg.precision == "bf16"
+    with torch.autocast(source.device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = model(source, target, tau=tau)
+    if bf16:
+        out = {k: to_float32(v) for k, v in out.items()}  # the losses in float32
+    fixed = cfg.model.joint_ids if cfg.model.structure == "fixed" else None
+    losses = compute_losses(
+        out, target, cfg.loss, ramp=ramp, structure=cfg.model.search, joint_ids=fixed
+    )
     optimize(cfg, model, optimizer, losses["total"])
     return out, losses
+
+
+def to_float32(value):
+    """A tensor, or a dataclass of tensors (:class:`PointSet`), cast to float32."""
+    if isinstance(value, torch.Tensor):
+        return value.float()
+    fields = dataclasses.fields(value)
+    return type(value)(**{f.name: to_float32(getattr(value, f.name)) for f in fields})
 
 
 def optimize(
@@ -198,20 +234,28 @@ def write_plots(
     )  # fmt: skip
 
 
-def start_run(cfg: TrainConfig, out_dir: str | Path) -> tuple[Path, torch.device]:
-    """Creates the run directory, sets the CPU threads; the run's folder and device."""
+def start_run(
+    cfg: TrainConfig, out_dir: str | Path, world: World | None = None
+) -> tuple[Path, torch.device]:
+    """Creates the run directory (rank 0), sets the CPU threads; the run's folder and device.
+
+    ``world``: this process among torchrun's (None: a single process).
+    """
+    world = world or World()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    return out_dir, resolve_device(cfg.device)
+    if world.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    threads = threads_per_process(world, cfg.threads)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return out_dir, train_device(world, cfg.device)
 
 
 def resume_weights(
-    ckpt_path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+    ckpt: Path | dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer
 ) -> tuple[int, dict]:
-    """Loads a run's checkpoint into its model and optimiser: (step, checkpoint)."""
-    ckpt = load_checkpoint(ckpt_path)
+    """Loads a run's checkpoint (path or loaded) into its model and optimiser: (step, it)."""
+    ckpt = ckpt if isinstance(ckpt, dict) else load_checkpoint(ckpt)
     model.load_state_dict(ckpt["model"])
     if ckpt.get("optimizer"):
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -228,7 +272,7 @@ def restart_log(path: Path, fields: Sequence[str], step: int) -> list[dict]:
     if step and path.exists():
         with open(path, newline="") as f:
             rows = [r for r in csv.DictReader(f) if int(float(r["step"])) <= step]
-    with open(path, "w", newline="") as f:
+    with atomic_path(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fields)
         writer.writeheader()
         writer.writerows({k: r.get(k, "") for k in fields} for r in rows)
@@ -245,6 +289,9 @@ def train(
 ) -> dict:
     """Trains a model on pairs from ``dataset``; writes logs, plots, checkpoints to ``out_dir``.
 
+    Under torchrun (``WORLD_SIZE > 1``) every process calls this with the same arguments;
+    each reads its share of every batch from its own ``dataset``, and rank 0 writes.
+
     Args:
         cfg: the configuration (``cfg.steps`` is the total, including resumed steps).
         dataset: items are dicts with "source" and "target" (3, H, W) float in [0, 1].
@@ -254,48 +301,68 @@ def train(
         progress: show a progress bar.
 
     Returns:
-        The last logged row (floats) plus "step".
+        The last logged row (floats, the means over the processes) plus "step".
     """
-    out_dir, device = start_run(cfg, out_dir)
+    world = world_from_env()
+    share = batch_share(world, cfg.batch_size)
+    out_dir, device = start_run(cfg, out_dir, world)
+    with process_group(world, device):
+        return _train(cfg, dataset, out_dir, device, world, share, init, resume, progress)
+
+
+def _train(
+    cfg: TrainConfig,
+    dataset: Dataset,
+    out_dir: Path,
+    device: torch.device,
+    world: World,
+    share: slice,
+    init,
+    resume: bool,
+    progress: bool,
+) -> dict:
+    """:func:`train` in one process of ``world`` (already joined)."""
+    main = world.is_main
     model = build_model(cfg).to(device)
     freeze_modules(cfg, model)
+    if world.distributed and cfg.sync_batchnorm:
+        model = sync_batchnorm(model, device)
     optimizer = make_optimizer(cfg, model)
     ckpt_path = out_dir / "checkpoint.pt"
     step = 0
-    if resume and ckpt_path.exists():
-        step, ckpt = resume_weights(ckpt_path, model, optimizer)
-        if "rng_state" in ckpt["metadata"]:
-            torch.set_rng_state(ckpt["metadata"]["rng_state"])
-        if "cuda_rng_state" in ckpt["metadata"] and device.type == "cuda":
-            torch.cuda.set_rng_state(ckpt["metadata"]["cuda_rng_state"], device)
-        print(f"resumed from {ckpt_path} at step {step} on {device}")
+    ckpt = load_checkpoint(ckpt_path) if resume and main and ckpt_path.exists() else None
+    ckpt = from_main(ckpt, world)  # rank 0 reads; the others need no shared folder
+    if ckpt is not None:
+        step, ckpt = resume_weights(ckpt, model, optimizer)
+        restore_random_states(ckpt["metadata"], cfg.seed, world, device, step)
+        if main:
+            print(f"resumed from {ckpt_path} at step {step} on {device}")
     else:
         load_init(model, init, skip=cfg.reinit_modules if init is not None else ())
         if init is not None and cfg.reinit_modules:
             fresh = build_model(cfg)  # the same seeded initialisation as a run from scratch
             for name in cfg.reinit_modules:
                 getattr(model, name).load_state_dict(getattr(fresh, name).state_dict())
-        torch.manual_seed(cfg.seed + 1)
-    save_config(cfg, out_dir / "config.yaml")
+        torch.manual_seed(rank_seed(cfg.seed, world.rank))  # cfg.seed + 1 in rank 0
+    if main:
+        save_config(cfg, out_dir / "config.yaml")
+    trained = wrap(model, world, device)  # DistributedDataParallel with several processes
 
-    def checkpoint():
+    def checkpoint(collective: bool = True):
+        random = random_states(world, device, collective)  # every process takes part
+        if not main:
+            return
         save_checkpoint(
             ckpt_path, model.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
-            metadata=dict(rng_state=torch.get_rng_state(), time=time.time(),
-                          torch=str(torch.__version__), dataset=cfg.dataset,
+            metadata=dict(time=time.time(), torch=str(torch.__version__), dataset=cfg.dataset,
                           hardware=hardware(), device=str(device),
-                          train_seconds=time.time() - t_start, **cuda_rng()),
+                          train_seconds=time.time() - t_start, **random),
         )  # fmt: skip
-
-    def cuda_rng() -> dict:
-        if device.type != "cuda":
-            return {}
-        return dict(cuda_rng_state=torch.cuda.get_rng_state(device))
 
     # The CSV log: keep rows up to the checkpoint when resuming, then append.
     log_path = out_dir / "log.csv"
-    rows = restart_log(log_path, LOG_FIELDS, step)
-    samples = get_batch(dataset, cfg.num_samples, cfg.seed + 12345, 0)  # on the CPU
+    rows = restart_log(log_path, LOG_FIELDS, step) if main else []
+    samples = get_batch(dataset, cfg.num_samples, cfg.seed + 12345, 0) if main else None
     elapsed = float(rows[-1]["time_s"]) if rows else 0.0  # time_s continues after a resume
 
     set_train_mode(cfg, model)
@@ -303,20 +370,22 @@ def train(
     count, last_row = 0, {}
     t_last = time.time()
     t_start = t_last - elapsed
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and main), dynamic_ncols=True)
     # The next batch is read (PNG decoding) in a thread while this one trains.
     loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batches")
-    pending = loader.submit(get_batch, dataset, cfg.batch_size, cfg.seed, step)
+    pending = loader.submit(get_batch, dataset, cfg.batch_size, cfg.seed, step, share)
     try:
         while step < cfg.steps:
             source, target = pending.result()
             if step + 1 < cfg.steps:
-                pending = loader.submit(get_batch, dataset, cfg.batch_size, cfg.seed, step + 1)
-            source = source.to(device, non_blocking=True)  # (B, 3, H, W)
+                pending = loader.submit(
+                    get_batch, dataset, cfg.batch_size, cfg.seed, step + 1, share
+                )
+            source = source.to(device, non_blocking=True)  # (B / processes, 3, H, W)
             target = target.to(device, non_blocking=True)
             ramp, tau = get_ramp(cfg, step), get_tau(cfg, step)
 
-            out, losses = training_step(cfg, model, optimizer, source, target, ramp, tau)
+            out, losses = training_step(cfg, trained, optimizer, source, target, ramp, tau)
             step += 1
 
             # bookkeeping: interval means of every loss and of the foreground errors
@@ -329,13 +398,15 @@ def train(
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
                 now = time.time()
-                last_row = {k: v / count for k, v in sums.items()}
+                means = {k: v / count for k, v in sums.items()}
+                last_row = mean_over_processes(means, world, device)  # over the processes
                 last_row.update(step=step, time_s=now - t_start, ramp=ramp, tau=tau)
                 last_row["pairs_per_s"] = count * cfg.batch_size / max(now - t_last, 1e-9)
-                with open(log_path, "a", newline="") as f:
-                    csv.DictWriter(f, LOG_FIELDS).writerow(
-                        {k: last_row.get(k, "") for k in LOG_FIELDS}
-                    )
+                if main:
+                    with open(log_path, "a", newline="") as f:
+                        csv.DictWriter(f, LOG_FIELDS).writerow(
+                            {k: last_row.get(k, "") for k in LOG_FIELDS}
+                        )
                 bar.set_postfix(
                     recon=f"{last_row['recon']:.4f}",
                     fg=f"{last_row['fg_err_points']:.3f}/{last_row['fg_err_background']:.3f}",
@@ -344,10 +415,10 @@ def train(
                 sums, count, t_last = {}, 0, now
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 checkpoint()
-            if step % cfg.plot_every == 0 or step == cfg.steps:
+            if main and (step % cfg.plot_every == 0 or step == cfg.steps):
                 write_plots(model, samples, out_dir, step, cfg)
     except KeyboardInterrupt:
-        checkpoint()
+        checkpoint(collective=False)  # the other processes may be gone
         raise
     finally:
         loader.shutdown(wait=True, cancel_futures=True)
@@ -394,15 +465,15 @@ def resolve_init(init: str) -> Path | None:
     return Path(init)
 
 
-def _datasets(args: argparse.Namespace, cfg: TrainConfig) -> Dataset:
-    """The training pairs: generated dataset root(s) or a recorded bag."""
+def _datasets(args: argparse.Namespace, cfg: TrainConfig, progress: bool) -> Dataset:
+    """The training pairs: generated dataset root(s) or a recorded bag (read per process)."""
     if args.bag:
         from .bags.options import bag_datasets_from_args
         from .bags.reader import one_line_warnings
 
         with one_line_warnings("train"):
             dataset, _ = bag_datasets_from_args(
-                args, seed=cfg.seed, input_size=cfg.model.image_size, progress=not args.no_progress
+                args, seed=cfg.seed, input_size=cfg.model.image_size, progress=progress
             )
         return dataset
     from .sim.pairs import PairDataset
@@ -423,7 +494,9 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"device={args.device}")
     init = None if args.resume else resolve_init(args.init)
     try:
+        world = world_from_env()
         cfg = load_config(args.config, overrides)
+        batch_share(world, cfg.batch_size)
         if init is not None:
             # Fine-tuning keeps the initial checkpoint's architecture, except for model keys
             # given explicitly with --set (a shape change then fails when loading).
@@ -439,14 +512,15 @@ def run(args: argparse.Namespace) -> int:
         from .bags.reader import BagError
 
         bag_errors = (BagError,)
+    progress = not args.no_progress and world.is_main
     try:
-        dataset = _datasets(args, cfg)
+        dataset = _datasets(args, cfg, progress)
     except bag_errors as err:
         print(f"train: {err}", file=sys.stderr)
         return 2
-    result = train(
-        cfg, dataset, args.out, init=init, resume=args.resume, progress=not args.no_progress
-    )
+    result = train(cfg, dataset, args.out, init=init, resume=args.resume, progress=progress)
+    if not world.is_main:
+        return 0
     print(
         f"done: step {result['step']}, recon {result.get('recon', float('nan')):.4f}, "
         f"foreground error points {result.get('fg_err_points', float('nan')):.4f} vs "

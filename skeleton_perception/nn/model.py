@@ -166,6 +166,8 @@ class SkeletonModel(nn.Module):
     ) -> PointSet:
         """(B, 3, H, W) images in [0, 1] -> their points."""
         logits = self.pi(images - 0.5)
+        if logits.dtype == torch.bfloat16:  # bf16 autocast (training): sample in float32,
+            logits = logits.float()  # a bf16 uniform has 8 bits, too few for Gumbel noise
         if self.cfg.point_repr == "spatial_softmax":
             return spatial_softmax_points(logits, self.cfg.spatial_softmax_sigma)
         tau = self.cfg.gumbel_tau if tau is None else tau
