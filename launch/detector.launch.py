@@ -12,9 +12,15 @@ Every node started here gets FASTDDS_BUILTIN_TRANSPORTS (default LARGE_DATA, or 
 value already in the environment; override with fastdds_builtin_transports:=...), which
 Fast DDS needs to move camera-size images reliably. Nothing else is changed: the launch
 file has no side effects beyond the processes it starts.
+
+A launch that cannot be carried out whole starts nothing: rviz:=true without the rviz2
+package, or an argument that is not a boolean or a number where one is needed, is
+refused with one message before the first node starts (launch stops at the first action
+that fails, and the nodes it had started would keep running without it).
 """
 
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -24,6 +30,43 @@ from launch_ros.substitutions import FindPackageShare
 from launch import LaunchDescription
 
 PACKAGE = "skeleton_perception"
+BOOLEAN_ARGUMENTS = ("use_compressed", "use_sim_camera", "use_depth", "rviz")
+
+
+def check_before_starting(context) -> list:
+    """Refuses, before any node starts, what would stop the launch half-way.
+
+    Args:
+        context: the launch context (its launch configurations are the arguments).
+
+    Returns:
+        No actions (an ``OpaqueFunction`` body).
+
+    Raises:
+        RuntimeError: one message listing every problem; launch prints it and exits 1.
+    """
+    problems = []
+    for name in BOOLEAN_ARGUMENTS:
+        value = LaunchConfiguration(name).perform(context)
+        if value.lower() not in ("true", "false", "1", "0"):  # what IfCondition accepts
+            problems.append(f"{name}:={value} is not true or false")
+    rate = LaunchConfiguration("sim_rate_hz").perform(context)
+    try:
+        float(rate)
+    except ValueError:
+        problems.append(f"sim_rate_hz:={rate} is not a number")
+    if not problems and IfCondition(LaunchConfiguration("rviz")).evaluate(context):
+        try:
+            get_package_prefix("rviz2")
+        except PackageNotFoundError:
+            problems.append(
+                "rviz:=true, but the rviz2 package is not installed (not found in "
+                "AMENT_PREFIX_PATH): install it (apt install ros-$ROS_DISTRO-rviz2) or "
+                "launch without rviz:=true"
+            )
+    if problems:
+        raise RuntimeError("nothing was started: " + "; ".join(problems))
+    return []
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -162,6 +205,7 @@ def generate_launch_description() -> LaunchDescription:
         [
             *arguments,
             SetEnvironmentVariable("FASTDDS_BUILTIN_TRANSPORTS", arg("fastdds_builtin_transports")),
+            OpaqueFunction(function=check_before_starting),
             detector,
             sim_camera,
             skeleton_3d,

@@ -98,6 +98,17 @@ def test_skeleton_from_prediction_types():
     assert sk.joint_ids.dtype == np.int64 and sk.link_scores.dtype == np.float32
 
 
+def test_a_link_exactly_at_the_threshold_is_not_published():
+    """The rule said everywhere (parameter, README, SkeletonLink.msg): score exceeds it."""
+    S = np.zeros((4, 4), np.float32)
+    S[0, 1] = S[1, 0] = 0.5  # exactly at the threshold: no link
+    S[2, 3] = S[3, 2] = np.nextafter(np.float32(0.5), np.float32(1))  # just above: a link
+    xy = np.array([[1, 1], [5, 5], [9, 9], [13, 13]], np.float32)
+    sk = skeleton_from_prediction(xy, S, Letterbox.fit(64, 64), link_threshold=0.5)
+    assert sk.joint_ids.tolist() == [2, 3]
+    assert sk.links.tolist() == [[0, 1]] and sk.link_scores[0] > 0.5
+
+
 @pytest.fixture
 def tiny_checkpoint(tmp_path):
     model = SkeletonModel(ModelConfig(**TINY))

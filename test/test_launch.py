@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -47,20 +50,39 @@ def test_rviz_config_shows_the_detector_topics():
     assert fixed == PARAMETERS["frame_id"][0]
 
 
-def test_launch_file_loads():
+def _require_launch():
     launch = pytest.importorskip("launch", reason="the ROS 2 launch library is not installed")
     if not hasattr(launch, "LaunchDescription"):  # only the repository's launch/ folder
         pytest.skip("the ROS 2 launch library is not installed")
     pytest.importorskip("launch_ros", reason="the ROS 2 launch_ros library is not installed")
+
+
+def _load_launch_module():
+    spec = importlib.util.spec_from_file_location("detector_launch", LAUNCH_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rviz2_installed() -> bool:
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        get_package_prefix("rviz2")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def test_launch_file_loads():
+    _require_launch()
     from launch.actions import DeclareLaunchArgument
     from launch_ros.actions import Node
 
     from launch import LaunchDescription
 
     env_before = dict(os.environ)
-    spec = importlib.util.spec_from_file_location("detector_launch", LAUNCH_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_launch_module()
     description = module.generate_launch_description()
     assert isinstance(description, LaunchDescription)
     assert dict(os.environ) == env_before  # no side effects when loading
@@ -83,6 +105,71 @@ def test_launch_file_loads():
     nodes = [e for e in description.entities if isinstance(e, Node)]
     executables = {n.node_executable for n in nodes}
     assert {"detector", "sim_camera", "skeleton_3d", "rviz2"} <= executables
+
+
+def test_launch_arguments_are_checked_before_anything_starts():
+    _require_launch()
+    from launch import LaunchContext
+
+    module = _load_launch_module()
+
+    def check(**arguments):
+        context = LaunchContext()
+        values = {name: "false" for name in module.BOOLEAN_ARGUMENTS} | {"sim_rate_hz": "20.0"}
+        context.launch_configurations.update(values | arguments)
+        return module.check_before_starting(context)
+
+    assert check() == [] and check(use_sim_camera="True", use_depth="1") == []
+    with pytest.raises(RuntimeError) as err:
+        check(use_depth="maybe", sim_rate_hz="fast")
+    assert "use_depth:=maybe is not true or false" in str(err.value)
+    assert "sim_rate_hz:=fast is not a number" in str(err.value)
+    if _rviz2_installed():
+        assert check(rviz="true") == []
+    else:
+        with pytest.raises(RuntimeError, match="rviz:=true, but the rviz2 package"):
+            check(rviz="true")
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline and int(pid) != os.getpid():
+            found.append(int(pid))
+    return found
+
+
+def test_failed_launch_leaves_no_node_running(tmp_path):
+    """rviz:=true without rviz2 (the last action) fails the launch with no node left behind."""
+    _require_launch()
+    if _rviz2_installed():
+        pytest.skip("rviz2 is installed here: that launch would not fail")
+    namespace = f"orphan_check_{uuid.uuid4().hex[:8]}"  # in every started node's command line
+    script = (
+        "import sys\n"
+        "from launch import LaunchService\n"
+        "from launch.actions import IncludeLaunchDescription\n"
+        "from launch.launch_description_sources import PythonLaunchDescriptionSource\n"
+        "service = LaunchService()\n"
+        "arguments = {'use_sim_camera': 'true', 'rviz': 'true', 'namespace': sys.argv[2]}\n"
+        "source = PythonLaunchDescriptionSource(sys.argv[1])\n"
+        "service.include_launch_description(\n"
+        "    IncludeLaunchDescription(source, launch_arguments=arguments.items()))\n"
+        "sys.exit(service.run())\n"
+    )
+    cmd = [sys.executable, "-c", script, str(LAUNCH_FILE), namespace]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    left = _processes_with(namespace)
+    for pid in left:  # do not leave them running, whatever the assertions say
+        os.kill(pid, 9)
+    assert left == [], f"nodes left running after the failed launch: {left}"
+    assert out.returncode != 0
+    assert "nothing was started" in out.stdout + out.stderr
+    assert "rviz2" in out.stdout + out.stderr
 
 
 def test_docs_list_every_parameter():

@@ -41,6 +41,36 @@ def test_colcon_install_layout_in_prefix():
         assert (PREFIX / "share/skeleton_perception" / folder).is_dir()
 
 
+def test_venv_finds_the_package_without_sourcing(tmp_path):
+    """After scripts/setup.sh the venv's interpreter sets AMENT_PREFIX_PATH itself.
+
+    ament_index_python is how the ros2 CLI and launch files find a package; a fresh
+    interpreter with no such variable must find this one, and one started under a sourced
+    ROS install must keep that install's prefixes after the venv's.
+    """
+    probe = (
+        "import os; from ament_index_python.packages import get_package_share_directory; "
+        "print(get_package_share_directory('skeleton_perception')); "
+        "print(os.environ['AMENT_PREFIX_PATH'])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "AMENT_PREFIX_PATH"}
+    for given, expected in ((None, sys.prefix), ("/opt/ros/x", f"{sys.prefix}:/opt/ros/x")):
+        if given is not None:
+            env["AMENT_PREFIX_PATH"] = given
+        cmd = [sys.executable, "-c", probe]
+        out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        share, prefixes = out.stdout.split()
+        assert Path(share) == PREFIX / "share/skeleton_perception"
+        assert prefixes == expected
+    # A shell that builds against the venv sources .venv/setup.bash (colcon's setup.sh and
+    # AMENT_PREFIX_PATH).
+    env.pop("AMENT_PREFIX_PATH")
+    cmd = ["bash", "-c", f'source "{PREFIX}/setup.bash" && echo "$AMENT_PREFIX_PATH"']
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == str(PREFIX), out.stderr
+
+
 def test_command_line_help_runs():
     exe = shutil.which("skeleton-perception", path=str(PREFIX / "bin"))
     assert exe is not None

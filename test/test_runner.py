@@ -6,7 +6,7 @@ import rclpy
 from rclpy.node import Node
 from std_msgs.msg import String
 
-from skeleton_perception.nodes.runner import run_node
+from skeleton_perception.nodes.runner import freeze_startup_heap, run_node
 
 
 def test_a_signal_while_the_node_starts_is_a_clean_stop():
@@ -33,3 +33,16 @@ def test_a_node_that_cannot_start_exits_with_status_1():
         raise FileNotFoundError("model file /nowhere.pt does not exist")
 
     assert run_node(broken, "test_node", args=[]) == 1
+
+
+def test_the_startup_heap_is_frozen_out_of_full_collections():
+    import gc
+
+    try:
+        live = [[] for _ in range(1000)]  # lists: objects the collector tracks
+        assert any(o is live for o in gc.get_objects())
+        freeze_startup_heap()
+        assert gc.get_freeze_count() >= len(live)
+        assert not any(o is live for o in gc.get_objects())  # out of the collector's sight
+    finally:
+        gc.unfreeze()

@@ -1,11 +1,14 @@
 """``skeleton-perception demo``: the simulated camera and the detector over real ROS 2 topics.
 
 Runs, in one process, the ``sim_camera`` node, the ``detector`` node and a small collector
-node on one multi-threaded executor. The nodes talk over real DDS topics (``image``,
-``camera_info``, ``ground_truth``, ``skeleton``) exactly as they do when started
-separately. At the end it prints the input and output rates, the end-to-end latency
-(image stamp -> skeleton received) and the live accuracy against ``ground_truth``, and
-writes an animation of what it saw (ground truth in white, prediction in colour).
+node on one single-threaded executor (the camera renders on its own thread and the
+detector's worker takes its images itself, so the executor only serves the small
+messages; rclpy's multi-threaded executor starves them, see docs/ros.md). The nodes talk
+over real DDS topics (``image``, ``camera_info``, ``ground_truth``, ``skeleton``) exactly
+as they do when started separately. At the end it prints the input and output rates, the
+end-to-end latency (image stamp -> skeleton received) and the live accuracy against
+``ground_truth``, and writes an animation of what it saw (ground truth in white,
+prediction in colour).
 
 Live accuracy, per frame, with radius r = epsilon * W / 2 pixels (epsilon in the
 normalised [-1, 1] coordinates of the evaluation protocol):
@@ -62,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout", type=float, default=0.0, help="give up after this many seconds (0: auto)"
+    )
+    parser.add_argument(
+        "--executor",
+        choices=("single", "multi"),
+        default="single",
+        help="single: rclpy's SingleThreadedExecutor (default); multi: its "
+        "MultiThreadedExecutor, which starves the nodes (for comparison, see docs/ros.md)",
     )
 
 
@@ -250,7 +260,20 @@ def make_collector(context, keep_image_every: int):
 # ---------------------------------------------------------------------------- run
 
 
-def _print_report(args, camera, detector, data: _Collected, duration: float, radius: float):
+def summarise(data: _Collected, radius: float) -> dict:
+    """Rates, latency and live accuracy of a run from what the collector recorded.
+
+    Args:
+        data: the collector's records.
+        radius: the accuracy radius in pixels.
+
+    Returns:
+        ``input_hz``: the frames the camera published per second, from the stamps of the
+        ground truth it sends with every frame (reliable, so none is missed);
+        ``output_hz``: skeletons received per second, first to last; ``latency_ms``:
+        {50, 95, 99: image stamp -> skeleton received}; ``accuracy``: ``LiveScore.summary``;
+        ``frames`` and ``skeletons``: the counts.
+    """
     from skeleton_perception.nodes.stats import LatencyWindow
 
     latency = LatencyWindow(size=max(1, len(data.records)))
@@ -260,17 +283,29 @@ def _print_report(args, camera, detector, data: _Collected, duration: float, rad
             latency.add(rec.latency_s)
         if rec.truth is not None and rec.prediction is not None:
             score.add(rec.prediction.joints, rec.truth.joints, radius)
-    lat = latency.percentiles_ms((50, 95, 99))
-    acc = score.summary()
-    in_rate = camera.frames_published / duration if duration > 0 else float("nan")
-    span = (data.last_skeleton or 0) - (data.first_skeleton or 0)
-    out_rate = (data.skeletons - 1) / span if data.skeletons > 1 and span > 0 else float("nan")
+    stamps = sorted(ns for ns, rec in data.records.items() if rec.truth is not None)
+    nan = float("nan")
+    in_span = (stamps[-1] - stamps[0]) * 1e-9 if len(stamps) > 1 else 0.0
+    out_span = (data.last_skeleton or 0.0) - (data.first_skeleton or 0.0)
+    return {
+        "frames": len(stamps),
+        "skeletons": data.skeletons,
+        "input_hz": (len(stamps) - 1) / in_span if in_span > 0 else nan,
+        "output_hz": (data.skeletons - 1) / out_span if out_span > 0 else nan,
+        "latency_ms": latency.percentiles_ms((50, 95, 99)),
+        "accuracy": score.summary(),
+    }
+
+
+def _print_report(args, camera, detector, data: _Collected, radius: float) -> dict:
+    summary = summarise(data, radius)
+    lat, acc = summary["latency_ms"], summary["accuracy"]
     print(
         f"frames: {camera.frames_published} published, {data.truths} ground truth received, "
         f"{data.skeletons} skeletons received "
         f"(detector: {detector.dropped} dropped, {detector.malformed} malformed)"
     )
-    print(f"rate: input {in_rate:.1f} Hz, output {out_rate:.1f} Hz")
+    print(f"rate: input {summary['input_hz']:.1f} Hz, output {summary['output_hz']:.1f} Hz")
     print(
         f"latency (image stamp -> skeleton received): p50 {lat[50]:.1f} ms, "
         f"p95 {lat[95]:.1f} ms, p99 {lat[99]:.1f} ms"
@@ -281,7 +316,7 @@ def _print_report(args, camera, detector, data: _Collected, duration: float, rad
         f"{100 * acc['on_joint']:.1f} %, joints per frame {acc['pred_per_frame']:.1f} predicted "
         f"vs {acc['true_per_frame']:.1f} true (mean |difference| {acc['count_diff']:.1f})"
     )
-    return {"latency_ms": lat, "accuracy": acc, "input_hz": in_rate, "output_hz": out_rate}
+    return summary
 
 
 def _animation_frames(data: _Collected, limit: int) -> list[np.ndarray]:
@@ -315,13 +350,23 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.parameter import Parameter
 
     from skeleton_perception.nodes.detector_node import DetectorNode
+    from skeleton_perception.nodes.runner import freeze_startup_heap, make_executor
     from skeleton_perception.nodes.sim_camera_node import SimCameraNode
 
     context = rclpy.Context()
     rclpy.init(context=context, args=[])
     nodes = []
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    spinner = threading.Thread(target=executor.spin, name="demo_executor", daemon=True)
+    if args.executor == "multi":
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+    else:
+        executor = make_executor(context)
+    stop_spinning = threading.Event()
+
+    def spin() -> None:  # short waits, so the thread ends soon after stop_spinning is set
+        while not stop_spinning.is_set() and context.ok():
+            executor.spin_once(timeout_sec=0.1)
+
+    spinner = threading.Thread(target=spin, name="demo_executor", daemon=True)
     try:
         try:
             detector = DetectorNode(
@@ -359,13 +404,13 @@ def run(args: argparse.Namespace) -> int:
         )
         for node in nodes:
             executor.add_node(node)
+        freeze_startup_heap()
         spinner.start()
 
         start = time.monotonic()
         timeout = args.timeout or (30.0 + 3.0 * args.frames / args.rate)
         while not camera.done and time.monotonic() - start < timeout:
             time.sleep(0.05)
-        duration = time.monotonic() - start
         # Let the last frames through the detector (bounded wait).
         settle = time.monotonic() + 3.0
         while time.monotonic() < settle:
@@ -381,7 +426,7 @@ def run(args: argparse.Namespace) -> int:
         with collector.lock:
             data = collector.data
             radius = args.epsilon * args.width / 2.0
-            _print_report(args, camera, detector, data, duration, radius)
+            _print_report(args, camera, detector, data, radius)
             frames = _animation_frames(data, args.gif_frames)
         if frames and args.out:
             path = write_gif(args.out, frames, fps=args.rate * len(frames) / max(1, args.frames))
@@ -391,6 +436,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {still}")
         return 0 if data.skeletons > 0 else 1
     finally:
+        # The spinning thread ends before anything it uses is destroyed (rclpy's
+        # Executor.shutdown does not wait for it, and a thread still inside rclpy when the
+        # interpreter exits aborts the process).
+        stop_spinning.set()
+        if spinner.is_alive():
+            spinner.join(timeout=10.0)
         executor.shutdown(timeout_sec=2.0)
         for node in reversed(nodes):
             node.destroy_node()

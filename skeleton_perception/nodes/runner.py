@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 
 import rclpy
@@ -11,17 +12,34 @@ from rclpy.node import Node
 
 
 def make_executor(context: Context | None = None) -> Executor:
-    """The executor the node executables spin: rclpy's ``SingleThreadedExecutor``.
+    """The executor the node executables and the demo spin: rclpy's ``SingleThreadedExecutor``.
 
     The detector's images never pass through it (its worker takes them itself, see
     :mod:`skeleton_perception.nodes.worker_subscription`), so a faster executor buys
     nothing (rclpy's experimental ``EventsExecutor`` was an opt-in here while the images
-    did; it is gone, since that design relies on callback groups being honoured).
+    did; it is gone, since that design relies on callback groups being honoured). It is
+    also what keeps the demo's three nodes in one interpreter at the camera's rate: rclpy
+    9.1's ``MultiThreadedExecutor`` rebuilt its wait set about 1,000 times a second there
+    (ros2/rclpy#1452) and starved the other threads of the GIL (docs/ros.md, "Why the demo
+    fell behind").
 
     Args:
         context: the rclpy context (None: the default one).
     """
     return SingleThreadedExecutor(context=context)
+
+
+def freeze_startup_heap() -> None:
+    """Takes every object alive now out of the garbage collector's sight (``gc.freeze``).
+
+    After start a node's process holds about 200,000 long-lived objects (PyTorch, MuJoCo,
+    rclpy, the model). Each full collection walked them all: 80-240 ms with every thread of
+    the process stopped, measured in the demo and the detector (docs/ros.md). Frozen, a
+    full collection sees only what was allocated since. Call once, when set-up is done.
+    No collection first: it would stop the process for as long (the camera may already
+    be publishing); what little of start-up is garbage stays, once.
+    """
+    gc.freeze()
 
 
 def spin_until_shutdown(executor: Executor, context: Context | None = None) -> None:
@@ -66,6 +84,7 @@ def _start_and_spin(factory: Callable[[], Node], name: str) -> int:
     try:
         executor = make_executor()
         node = factory()
+        freeze_startup_heap()
     except Exception as err:
         if not rclpy.ok():  # SIGINT/SIGTERM shut the context down while starting
             return 0
