@@ -51,6 +51,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     source = args.run if args.run.is_file() else args.run / "checkpoint.pt"
+    parent = load_checkpoint(args.after_model)["metadata"] if args.after_model else None
     export_weights(source, args.out, half=True)
     ckpt = load_checkpoint(args.out)
     meta = dict(ckpt["metadata"])
@@ -60,12 +61,13 @@ def main() -> None:
         meta["train_seconds"] = sum(run_seconds(r) for r in runs)
         meta["training_runs"] = [str(r) for r in runs]
         meta["total_steps"] = sum(int(load_checkpoint(r / "checkpoint.pt")["step"]) for r in runs)
-        if args.after_model:
-            parent = load_checkpoint(args.after_model)["metadata"]
+        if parent is not None:  # read before --out, which may be the same file
             meta["train_seconds"] += float(parent.get("train_seconds", 0.0))
             meta["total_steps"] += int(parent.get("total_steps", 0))
             meta["training_runs"] = [*parent.get("training_runs", []), *meta["training_runs"]]
             meta["started_from"] = str(args.after_model)
+            if "joint_selection" in parent:  # the fixed joint ids it kept
+                meta.setdefault("joint_selection", parent["joint_selection"])
     config = ckpt["config"]
     if args.set:
         cfg = TrainConfig.from_dict(config)
