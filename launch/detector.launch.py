@@ -16,8 +16,12 @@ file has no side effects beyond the processes it starts.
 A launch that cannot be carried out whole starts nothing: rviz:=true without the rviz2
 package, or an argument that is not a boolean or a number where one is needed, is
 refused with one message before the first node starts (launch stops at the first action
-that fails, and the nodes it had started would keep running without it).
+that fails, and does not stop the nodes it had started). Should a later action fail all
+the same (this file included by another one), or launch be killed, the nodes stop on
+their own when the launch process is gone.
 """
+
+import os
 
 from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
@@ -28,6 +32,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
+from skeleton_perception.nodes.runner import PARENT_PID_VARIABLE
 
 PACKAGE = "skeleton_perception"
 BOOLEAN_ARGUMENTS = ("use_compressed", "use_sim_camera", "use_depth", "rviz")
@@ -149,6 +154,9 @@ def generate_launch_description() -> LaunchDescription:
     ]
 
     remappings = [("image", arg("image")), ("camera_info", arg("camera_info"))]
+    # This process (launch) starts the nodes; each stops when it dies, even if it died
+    # before the node could ask for that (skeleton_perception.nodes.runner.exit_with_parent).
+    started_by = {PARENT_PID_VARIABLE: str(os.getpid())}
     detector = Node(
         package=PACKAGE,
         executable="detector",
@@ -165,6 +173,7 @@ def generate_launch_description() -> LaunchDescription:
         remappings=remappings,
         output="screen",
         emulate_tty=True,
+        additional_env=started_by,
     )
     sim_camera = Node(
         package=PACKAGE,
@@ -180,6 +189,7 @@ def generate_launch_description() -> LaunchDescription:
         remappings=[*remappings, ("depth", arg("depth"))],
         output="screen",
         emulate_tty=True,
+        additional_env=started_by,
         condition=IfCondition(arg("use_sim_camera")),
     )
     skeleton_3d = Node(
@@ -191,6 +201,7 @@ def generate_launch_description() -> LaunchDescription:
         remappings=[*remappings, ("depth", arg("depth"))],
         output="screen",
         emulate_tty=True,
+        additional_env=started_by,
         condition=IfCondition(arg("use_depth")),
     )
     rviz = Node(

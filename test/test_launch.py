@@ -11,6 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -170,6 +171,45 @@ def test_failed_launch_leaves_no_node_running(tmp_path):
     assert out.returncode != 0
     assert "nothing was started" in out.stdout + out.stderr
     assert "rviz2" in out.stdout + out.stderr
+
+
+def test_nodes_stop_when_a_later_action_fails(tmp_path):
+    """The launch file included by one whose next action fails: no node is left running.
+
+    ``launch`` exits on the failure without stopping the nodes it has just started (they
+    ran on with parent pid 1 before run_node's ``exit_with_parent``); now each stops when
+    the launch process is gone, even if that happened while it was still importing.
+    """
+    _require_launch()
+    namespace = f"orphan_check_{uuid.uuid4().hex[:8]}"  # in every started node's command line
+    script = (
+        "import sys\n"
+        "from launch import LaunchDescription, LaunchService\n"
+        "from launch.actions import IncludeLaunchDescription, OpaqueFunction\n"
+        "from launch.launch_description_sources import PythonLaunchDescriptionSource\n"
+        "def fail(context):\n"
+        "    raise RuntimeError('the last action fails')\n"
+        "arguments = {'use_sim_camera': 'true', 'namespace': sys.argv[2]}\n"
+        "source = PythonLaunchDescriptionSource(sys.argv[1])\n"
+        "service = LaunchService()\n"
+        "service.include_launch_description(LaunchDescription([\n"
+        "    IncludeLaunchDescription(source, launch_arguments=arguments.items()),\n"
+        "    OpaqueFunction(function=fail),\n"
+        "]))\n"
+        "sys.exit(service.run())\n"
+    )
+    cmd = [sys.executable, "-c", script, str(LAUNCH_FILE), namespace]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    log = out.stdout + out.stderr
+    deadline = time.monotonic() + 60  # a node stops after its imports (torch: seconds)
+    while _processes_with(namespace) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _processes_with(namespace)
+    for pid in left:  # do not leave them running, whatever the assertions say
+        os.kill(pid, 9)
+    assert out.returncode != 0 and "the last action fails" in log, log
+    assert log.count("process started with pid") == 2, log  # detector and sim_camera
+    assert left == [], f"nodes left running 60 s after the failed launch: {left}\n{log}"
 
 
 def test_docs_list_every_parameter():

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import os
+import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+
+# The pid of the process that starts the node, where that process says so (the launch
+# file sets it for each node); otherwise the parent seen when the node's module is imported.
+PARENT_PID_VARIABLE = "SKELETON_PERCEPTION_PARENT_PID"
+_PARENT_PID_AT_IMPORT = os.getppid()
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def make_executor(context: Context | None = None) -> Executor:
@@ -57,12 +68,60 @@ def spin_until_shutdown(executor: Executor, context: Context | None = None) -> N
             return  # the context went down while waiting (SIGINT/SIGTERM): done
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not exited (not a zombie); Linux ``/proc``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state, after "pid (name)"
+
+
+def exit_with_parent(name: str) -> bool:
+    """Asks Linux to send this process SIGTERM when the process that started it dies.
+
+    ``launch`` starts the nodes as its own children and ``ros2 run`` execs them, so that
+    process is ``launch`` or whatever ran ``ros2 run``. If it dies without stopping the
+    node (launch failing half-way, killed with SIGKILL), the node gets SIGTERM, which
+    rclpy turns into a clean shutdown, instead of running on as an orphan (parent pid 1).
+    Uses ``prctl(PR_SET_PDEATHSIG)`` from libc; elsewhere it does nothing (one debug line).
+
+    A parent that died before the signal was set sends none, so the node also stops if
+    the process that started it is gone by then: the pid ``launch`` passes in
+    ``PARENT_PID_VARIABLE`` (it can die while the node is still importing), else the
+    parent when this module was imported. Between that process and the node there may be
+    a wrapper (launch's ``prefix``, e.g. gdb): then the wrapper's death sends the signal.
+
+    Args:
+        name: the node's name, for the log lines.
+
+    Returns:
+        False if the parent is already gone (the caller should stop), True otherwise.
+    """
+    logger = rclpy.logging.get_logger(name)
+    started_by = os.environ.pop(PARENT_PID_VARIABLE, "")  # not passed on to any child
+    parent = int(started_by) if started_by.isdigit() else _PARENT_PID_AT_IMPORT
+    if not sys.platform.startswith("linux"):
+        logger.debug(f"not stopping with the parent process: no PR_SET_PDEATHSIG on {sys.platform}")
+        return True
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        logger.warning(f"cannot stop with the parent process: prctl: {os.strerror(err)}")
+        return True
+    if os.getppid() != parent and not _alive(parent):  # no signal will come
+        logger.info(f"the process that started this node ({parent}) is gone: stopping")
+        return False
+    return True
+
+
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
     """Runs the node ``factory()`` makes until shutdown (Ctrl-C, ``ros2 lifecycle``...).
 
     A node that cannot start (bad parameter, missing model file) logs one fatal line naming
     the reason, without a traceback, and the process exits with status 1. SIGINT/SIGTERM
-    at any moment, starting included, is a clean stop with status 0.
+    at any moment, starting included, is a clean stop with status 0, and the node stops
+    so when the process that started it dies (:func:`exit_with_parent`).
 
     Args:
         factory: builds the node (called after ``rclpy.init``).
@@ -73,7 +132,9 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
         The process exit status.
     """
     try:
-        with rclpy.init(args=args):
+        with rclpy.init(args=args):  # its signal handlers: SIGINT and SIGTERM shut down
+            if not exit_with_parent(name):
+                return 0
             return _start_and_spin(factory, name)
     except (KeyboardInterrupt, ExternalShutdownException):
         return 0
