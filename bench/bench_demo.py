@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,9 @@ os.environ.setdefault("ROS_DOMAIN_ID", "47")
 INPUT_MIN, OUTPUT_MIN, P99_MAX_MS = 0.95, 0.95, 100.0
 RATE = re.compile(r"rate: input ([\d.naN]+) Hz, output ([\d.naN]+) Hz")
 LATENCY = re.compile(r"p50 ([\d.naN]+) ms, p95 ([\d.naN]+) ms, p99 ([\d.naN]+) ms")
+
+
+from bench_node import stop  # noqa: E402  (bench/ is on sys.path when run)
 
 
 def run_demo(args, executor: str, workdir: Path) -> dict:
@@ -79,16 +81,6 @@ def _node_process(module: str, params: dict) -> subprocess.Popen:
     return subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def run_separate(args) -> dict:
@@ -136,7 +128,7 @@ def run_separate(args) -> dict:
             summary = summarise(collector.data, radius=1.0)
     finally:
         for proc in procs:
-            _stop(proc)
+            stop(proc)
         executor.shutdown()
         collector.destroy_node()
         rclpy.shutdown(context=context)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -39,6 +38,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 
 NS = "/bench_skeleton_3d"
+
+
+from bench_node import stop  # noqa: E402  (bench/ is on sys.path when run)
 
 
 def run_relay() -> int:
@@ -60,16 +62,6 @@ def run_relay() -> int:
 
 def spawn(cmd: list[str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=os.environ.copy())
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def main() -> int:
