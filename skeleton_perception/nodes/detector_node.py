@@ -33,7 +33,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
-    ParameterDescriptor,
     SetParametersResult,
 )
 from rclpy.node import Node
@@ -59,7 +58,7 @@ from skeleton_perception.conversions import (
     to_rgb,
 )
 from skeleton_perception.msg import SkeletonGraph
-from skeleton_perception.nodes.runner import run_node
+from skeleton_perception.nodes.runner import declare_parameter_table, run_node
 from skeleton_perception.nodes.stats import LatencyWindow, RateMeter, SequenceGaps
 from skeleton_perception.nodes.worker_subscription import WorkerSubscription
 from skeleton_perception.visualization import draw_skeleton, skeleton_markers
@@ -258,10 +257,7 @@ class DetectorNode(Node):
         self._images: WorkerSubscription | None = None
         # Validation runs for the declarations too: a bad override fails the start.
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        for name, (default, description, extra) in PARAMETERS.items():
-            self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, **extra)
-            )
+        declare_parameter_table(self, PARAMETERS)
         p = {name: self.get_parameter(name).value for name in PARAMETERS}
         self._max_rate_hz = float(p["max_rate_hz"])
         self._max_pixels = int(p["max_image_pixels"])

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
@@ -160,3 +161,16 @@ def _start_and_spin(factory: Callable[[], Node], name: str) -> int:
     finally:
         node.destroy_node()
     return 0
+
+
+def declare_parameter_table(node: Node, table: dict, read_only: bool = False) -> None:
+    """Declares a node's parameters from its table ``{name: (default, description, extra)}``.
+
+    ``extra`` holds further :class:`ParameterDescriptor` fields (e.g. ``dynamic_typing``);
+    ``read_only`` marks every parameter read-only (settings fixed at start-up).
+    """
+    for name, (default, description, extra) in table.items():
+        descriptor = ParameterDescriptor(description=description, **extra)
+        if read_only:
+            descriptor.read_only = True
+        node.declare_parameter(name, default, descriptor)

@@ -27,7 +27,6 @@ import numpy as np
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
-    ParameterDescriptor,
     SetParametersResult,
 )
 from rclpy.node import Node
@@ -44,7 +43,7 @@ from skeleton_perception.conversions import (
     rgb_to_image,
 )
 from skeleton_perception.msg import SkeletonGraph, SkeletonGraph3D
-from skeleton_perception.nodes.runner import run_node
+from skeleton_perception.nodes.runner import declare_parameter_table, run_node
 
 NODE_NAME = "sim_camera"
 
@@ -141,12 +140,7 @@ class SimCameraNode(Node):
 
     def _setup(self) -> None:
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        for name, (default, description, extra) in PARAMETERS.items():
-            self.declare_parameter(
-                name,
-                default,
-                ParameterDescriptor(description=description, read_only=True, **extra),
-            )
+        declare_parameter_table(self, PARAMETERS, read_only=True)
         p = {name: self.get_parameter(name).value for name in PARAMETERS}
         self.width, self.height = int(p["width"]), int(p["height"])
         self._family, self._seed = str(p["family"]), int(p["seed"])

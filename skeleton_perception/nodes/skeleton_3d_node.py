@@ -36,7 +36,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
     FloatingPointRange,
     IntegerRange,
-    ParameterDescriptor,
     SetParametersResult,
 )
 from rclpy.exceptions import ParameterUninitializedException
@@ -66,7 +65,7 @@ from skeleton_perception.deprojection import (
     valid_depth_mask,
 )
 from skeleton_perception.msg import SkeletonGraph, SkeletonGraph3D
-from skeleton_perception.nodes.runner import run_node
+from skeleton_perception.nodes.runner import declare_parameter_table, run_node
 from skeleton_perception.nodes.stats import LatencyWindow, RateMeter
 from skeleton_perception.stamp_sync import NearestStampSync, SyncResult
 from skeleton_perception.visualization import skeleton_3d_markers
@@ -229,10 +228,7 @@ class Skeleton3DNode(Node):
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        for name, (default, description, extra) in PARAMETERS.items():
-            self.declare_parameter(
-                name, default, ParameterDescriptor(description=description, **extra)
-            )
+        declare_parameter_table(self, PARAMETERS)
         p = {name: self._value(name) for name in PARAMETERS}
         try:
             self.window = DepthWindow(
