@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|depth3d|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -19,7 +19,7 @@ score_sj() {
       --set count_power=1 sparse_links=0 sparse_joints="$sj"
   done
 }
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover depth3d report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover shapes depth3d report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -416,6 +416,30 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
     $SP evaluate --model ours --checkpoint "$model" --data "data/v2/$d" \
       --label "Ours, per-dataset model, fixed joints" --out "results/$d-ours-fixed.json" \
       --figure "docs/images/$d-ours-fixed.png"
+  done
+  ;;
+shapes)
+  # Issue 15 (session 8): loss.cover_shapes, the cover loss drawing each joint as a rounded
+  # box and each link as a tube of learnt size, against the same fine-tune without it
+  # (the control), 1,500 steps from each model the cover stage leaves (docs/model.md,
+  # "Learnt shapes"). Rule fixed before the runs: per-image joint F1 on 20 val episodes;
+  # kept for a dataset if it beats both the control and the model it starts from.
+  FT=(--no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
+      ckpt_every=250 plot_every=100000 loss.points_near=0.01 loss.points_length=0.1
+      loss.points_cover=0.3)
+  ids() { .venv/bin/python -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=True)
+print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])) + ']')" "$1"; }
+  for run in cp:cartpoles:models/cartpoles-points.pt:loss.cover_sigma=3.0 \
+             sw:swimmers:models/swimmers.pt:loss.cover_sigma=1.5; do
+    IFS=: read -r short d parent sigma <<< "$run"
+    for variant in control:loss.cover_shapes=false shapes:loss.cover_shapes=true; do
+      IFS=: read -r name flag <<< "$variant"
+      $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
+        --out "runs/s8/$short-$name" --steps 1500 "${FT[@]}" "$sigma" "$flag" \
+        model.structure=fixed "$(ids "$parent")"
+      $SP evaluate --model ours --checkpoint "runs/s8/$short-$name/checkpoint.pt" \
+        --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$short-$name-val.json"
+    done
   done
   ;;
 report)
