@@ -284,3 +284,32 @@ def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
 def transform_points(points: np.ndarray, rotation: np.ndarray, translation) -> np.ndarray:
     """Applies ``p' = R p + t`` to ``(K, 3)`` points (NaN rows stay NaN)."""
     return np.asarray(points, np.float64) @ np.asarray(rotation).T + np.asarray(translation)
+
+
+def default_intrinsics(width: int, height: int) -> tuple[float, float, float, float]:
+    """Pinhole intrinsics assumed when no ``camera_info`` arrived: fx = fy = width.
+
+    A focal length equal to the image width is a horizontal field of view of about 53
+    degrees, typical of webcams and RGB-D cameras.
+    """
+    return float(width), float(width), (width - 1) / 2.0, (height - 1) / 2.0
+
+
+def pixels_to_plane(
+    pixels: np.ndarray, intrinsics: tuple[float, float, float, float], depth: float
+) -> np.ndarray:
+    """Back-projects pixels onto the plane ``z = depth`` of the camera's optical frame.
+
+    Args:
+        pixels: (K, 2) pixel xy (x right, y down).
+        intrinsics: (fx, fy, cx, cy) in pixels.
+        depth: distance of the plane in metres.
+
+    Returns:
+        (K, 3) float64 xyz in metres (optical frame: x right, y down, z forward).
+    """
+    fx, fy, cx, cy = intrinsics
+    pixels = np.asarray(pixels, np.float64).reshape(-1, 2)
+    x = (pixels[:, 0] - cx) / fx * depth
+    y = (pixels[:, 1] - cy) / fy * depth
+    return np.stack([x, y, np.full_like(x, depth)], axis=1)

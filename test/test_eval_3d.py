@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from skeleton_perception.training.cli import main
 from skeleton_perception.training.evaluation import depth3d
+
+from skeleton_perception.cli import main
 
 
 def test_defaults_are_sim_cameras():

@@ -25,7 +25,7 @@ from skeleton_perception.msg import (  # noqa: E402
 )
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from skeleton_perception.conversions import (  # noqa: E402
+from skeleton_perception.nodes.conversions import (  # noqa: E402
     make_camera_info,
     ns_to_stamp,
     numpy_to_image,
@@ -320,8 +320,8 @@ def test_depth_range_must_be_ordered(context):
 
 def test_end_to_end_with_the_simulated_camera(context):
     """sim_camera's ground-truth pixels through skeleton_3d land on its ground-truth rays."""
-    from skeleton_perception.conversions import stamp_to_ns
     from skeleton_perception.nodes.sim_camera_node import SimCameraNode
+    from skeleton_perception.skeleton_msg import stamp_to_ns
 
     camera = SimCameraNode(
         context=context,

@@ -48,12 +48,6 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from skeleton_perception.conversions import (
-    ImageConversionError,
-    image_to_numpy,
-    skeleton_3d_to_msg,
-    stamp_to_ns,
-)
 from skeleton_perception.deprojection import (
     DeprojectionError,
     DepthWindow,
@@ -65,10 +59,16 @@ from skeleton_perception.deprojection import (
     valid_depth_mask,
 )
 from skeleton_perception.msg import SkeletonGraph, SkeletonGraph3D
+from skeleton_perception.nodes.conversions import (
+    ImageConversionError,
+    image_to_numpy,
+    skeleton_3d_to_msg,
+)
+from skeleton_perception.nodes.markers import skeleton_3d_markers
 from skeleton_perception.nodes.runner import declare_parameter_table, run_node
 from skeleton_perception.nodes.stats import LatencyWindow, RateMeter
+from skeleton_perception.skeleton_msg import stamp_to_ns
 from skeleton_perception.stamp_sync import NearestStampSync, SyncResult
-from skeleton_perception.visualization import skeleton_3d_markers
 
 try:  # a ROS 2 install has tf2_ros; PyPI's ROS 2 wheels do not
     import tf2_ros

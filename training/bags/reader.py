@@ -39,6 +39,7 @@ from skeleton_perception.training.bags.decode import UndecodableFrameError, deco
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+SKELETON_GRAPH = "skeleton_perception/msg/SkeletonGraph"
 
 # Errors the library raises for unreadable files (mapped to BagError by _explain).
 _LIBRARY_ERRORS = (AnyReaderError, Reader1Error, Reader2Error, FileNotFoundError, OSError)
@@ -403,6 +404,19 @@ def list_topics(reader: AnyReader) -> list[TopicSummary]:
         TopicSummary(name, info.msgtype or "(mixed types)", int(info.msgcount))
         for name, info in sorted(reader.topics.items())
     ]
+
+
+def topic_types(path: str | os.PathLike) -> dict[str, str]:
+    """Topic name -> message type of every topic of a bag.
+
+    Raises:
+        BagError: the bag cannot be opened.
+    """
+    reader = open_reader(path)
+    try:
+        return {t.name: t.msgtype for t in list_topics(reader)}
+    finally:
+        reader.close()
 
 
 def image_topics(path: str | os.PathLike) -> list[TopicSummary]:
