@@ -34,6 +34,11 @@ def id_colors(ids: np.ndarray) -> np.ndarray:
     return np.asarray(colors, np.float32).reshape(-1, 3)
 
 
+def upscale_for(image: np.ndarray, pixels: int) -> int:
+    """The whole factor that brings an image's longer side to at least ``pixels`` (>= 1)."""
+    return max(1, -(-int(pixels) // max(image.shape[:2])))
+
+
 def draw_skeleton(
     rgb: np.ndarray,
     skeleton: Skeleton,

@@ -14,9 +14,12 @@ import numpy as np
 
 from skeleton_perception.atomic import atomic_path
 from skeleton_perception.detector import skeleton_from_prediction
-from skeleton_perception.drawing import draw_skeleton
+from skeleton_perception.drawing import draw_skeleton, upscale_for
 from skeleton_perception.preprocess import Letterbox
 from skeleton_perception.skeleton import Skeleton
+
+# Skeleton panels are drawn at about this many pixels on their longer side.
+PANEL_PX = 256
 
 
 def _save(fig, path: Path) -> None:
@@ -109,15 +112,16 @@ def plot_samples(
     n = len(source)
     h, w = source.shape[1:3]
     identity = Letterbox.fit(w, h, max(w, h))  # network pixels are the image's pixels
-    upscale = max(1, -(-256 // max(h, w)))
+    upscale = upscale_for(source[0], PANEL_PX)
     fig, axes = plt.subplots(n, 4, figsize=(8, 2.1 * n), squeeze=False)
     heads = ("source + skeleton (S>0.5)", "target + points", "background B", "NPT reconstruction")
     for r in range(n):
         skeleton = skeleton_from_prediction(xy_source[r], S[r], identity)
         points = dataclasses.replace(Skeleton.empty((w, h)), points=xy_target[r])
+        style = {"radius": 6, "thickness": 3, "points": True, "upscale": upscale}
         panels = (
-            draw_skeleton(_as_uint8(source[r]), skeleton, points=True, upscale=upscale),
-            draw_skeleton(_as_uint8(target[r]), points, points=True, upscale=upscale),
+            draw_skeleton(_as_uint8(source[r]), skeleton, **style),
+            draw_skeleton(_as_uint8(target[r]), points, **style),
             np.clip(background[r], 0, 1),
             np.clip(recon[r], 0, 1),
         )
@@ -153,7 +157,11 @@ def plot_detections(
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, sk in zip(axes.flat, images, skeletons, strict=False):
-        ax.imshow(draw_skeleton(image, sk, points=True), interpolation="nearest")
+        h, w = image.shape[:2]
+        drawn = draw_skeleton(
+            image, sk, radius=5, points=True, upscale=upscale_for(image, PANEL_PX)
+        )
+        ax.imshow(drawn, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
         ax.set_title(f"{sk.num_joints} joints, {len(sk.links)} links", fontsize=7)
     fig.tight_layout()
     _save(fig, Path(out_path))

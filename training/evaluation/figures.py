@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from skeleton_perception.atomic import atomic_path
-from skeleton_perception.drawing import draw_skeleton
+from skeleton_perception.drawing import draw_skeleton, upscale_for
 from skeleton_perception.skeleton import Skeleton
 from skeleton_perception.skeleton_msg import ground_truth_skeleton
 
@@ -59,7 +59,7 @@ def episode_figure(
     fig, axes = plt.subplots(
         len(rows), len(cols), figsize=(1.7 * len(cols), 1.8 * len(rows)), squeeze=False
     )
-    upscale = max(1, -(-PANEL_PX // max(H, W)))
+    upscale = upscale_for(frames[0], PANEL_PX)
     for c, t in enumerate(cols):
         truth = ground_truth_skeleton(truth_joints[t], truth_visible[t], truth_adjacency, (W, H))
         dimmed = (frames[t] * 0.55).astype(np.uint8)
@@ -69,7 +69,7 @@ def episode_figure(
                 panel = frames[t]
             else:
                 skel = truth if label == "ground truth" else predictions[label][t]
-                panel = draw_skeleton(dimmed, skel, upscale=upscale)
+                panel = draw_skeleton(dimmed, skel, radius=5, thickness=3, upscale=upscale)
             ax.imshow(panel, extent=(-0.5, W - 0.5, H - 0.5, -0.5))
             ax.set_xticks([])
             ax.set_yticks([])
