@@ -39,7 +39,7 @@ from skeleton_perception.training.evaluation.matching import (
 
 from skeleton_perception.atomic import atomic_path, write_bytes_atomic
 from skeleton_perception.deprojection import DepthWindow, PinholeCamera, deproject
-from skeleton_perception.drawing import draw_skeleton, id_colors
+from skeleton_perception.drawing import draw_skeleton, id_colors, upscale_for
 from skeleton_perception.skeleton_msg import ground_truth_skeleton
 
 # sim_camera's defaults (skeleton_perception/nodes/sim_camera_node.py; a test checks
@@ -280,7 +280,9 @@ def draw_figure(row, out: str | Path) -> Path:
     vis = frame.visible
     height, width = frame.image.shape[:2]
     truth = ground_truth_skeleton(frame.joints, vis, frame.adjacency, (width, height))
-    ax.imshow(draw_skeleton(frame.image, sk, ground_truth=truth))
+    upscale = upscale_for(frame.image, 480)
+    drawn = draw_skeleton(frame.image, sk, ground_truth=truth, upscale=upscale)
+    ax.imshow(drawn, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
     ax.set_title("detector (2D); true skeleton in white")
     ax.axis("off")
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
