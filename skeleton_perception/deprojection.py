@@ -286,6 +286,34 @@ def transform_points(points: np.ndarray, rotation: np.ndarray, translation) -> n
     return np.asarray(points, np.float64) @ np.asarray(rotation).T + np.asarray(translation)
 
 
+def pinhole_camera_info(
+    width: int, height: int, intrinsics: tuple[float, float, float, float]
+) -> dict[str, int | str | list[float]]:
+    """The ``sensor_msgs/CameraInfo`` fields of an undistorted pinhole camera.
+
+    For any message class (rclpy's, a rosbags typestore's): ``CameraInfo(**fields, ...)``.
+
+    Args:
+        width: image width in pixels.
+        height: image height in pixels.
+        intrinsics: (fx, fy, cx, cy) in pixels.
+
+    Returns:
+        ``width``, ``height``, ``distortion_model`` (plumb_bob), ``d`` (5 zeros), ``k``,
+        ``r`` (identity) and ``p``, the matrices as row-major lists of floats.
+    """
+    fx, fy, cx, cy = (float(v) for v in intrinsics)
+    return {
+        "width": int(width),
+        "height": int(height),
+        "distortion_model": "plumb_bob",
+        "d": [0.0] * 5,
+        "k": [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+        "r": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        "p": [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+    }
+
+
 def default_intrinsics(width: int, height: int) -> tuple[float, float, float, float]:
     """Pinhole intrinsics assumed when no ``camera_info`` arrived: fx = fy = width.
 

@@ -24,6 +24,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from skeleton_perception.deprojection import pinhole_camera_info
 from skeleton_perception.msg import (
     SkeletonGraph,
     SkeletonGraph3D,
@@ -385,16 +386,9 @@ def make_camera_info(
         intrinsics: (fx, fy, cx, cy) in pixels.
         header: copied into the message.
     """
-    fx, fy, cx, cy = (float(v) for v in intrinsics)
-    msg = CameraInfo()
+    msg = CameraInfo(**pinhole_camera_info(width, height, intrinsics))
     if header is not None:
         msg.header = header
-    msg.width, msg.height = int(width), int(height)
-    msg.distortion_model = "plumb_bob"
-    msg.d = [0.0] * 5
-    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg
 
 

@@ -35,6 +35,7 @@ from skeleton_perception.training.bags.writer import (
     image_message,
 )
 
+from skeleton_perception.deprojection import pinhole_camera_info
 from skeleton_perception.skeleton_msg import ground_truth_skeleton, skeleton_to_msg
 
 IMAGE_TOPIC = "/camera/image_raw"
@@ -74,14 +75,13 @@ def ground_truth_message(store, frame, t_ns: int, width: int, height: int) -> ob
 
 def camera_info_message(store, t_ns: int, width: int, height: int, intrinsics) -> object:
     """An undistorted pinhole ``sensor_msgs/msg/CameraInfo``."""
-    fx, fy, cx, cy = (float(v) for v in intrinsics)
     CameraInfo = store.types["sensor_msgs/msg/CameraInfo"]
     Roi = store.types["sensor_msgs/msg/RegionOfInterest"]
+    fields = pinhole_camera_info(width, height, intrinsics)
+    for matrix in ("d", "k", "r", "p"):  # rosbags takes float64 arrays as numpy arrays
+        fields[matrix] = np.asarray(fields[matrix], np.float64)
     return CameraInfo(
-        header=header(store, t_ns), height=height, width=width, distortion_model="plumb_bob",
-        d=np.zeros(5), k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], float),
-        r=np.eye(3).reshape(-1), p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], float),
-        binning_x=0, binning_y=0,
+        header=header(store, t_ns), **fields, binning_x=0, binning_y=0,
         roi=Roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
     )  # fmt: skip
 
