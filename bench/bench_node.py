@@ -61,6 +61,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skeleton_perception.skeleton_msg import stamp_to_ns
+
 SIZES = {"64x64": (64, 64), "640x480": (640, 480)}
 ROLES = ("pass-through", "naive", "detector")
 CHILD_ROLES = (*ROLES, "detector-plain", "model-alone")
@@ -196,7 +198,7 @@ class Source:
 
     def _on_skeleton(self, role: str, msg) -> None:
         now = time.time_ns()
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = stamp_to_ns(msg.header.stamp)
         with self.lock:
             self.received[role].append((stamp, now))
 

@@ -36,6 +36,8 @@ from rosbags.rosbag2 import ReaderError as Reader2Error
 from rosbags.typesys import Stores, get_typestore
 from skeleton_perception.training.bags.decode import UndecodableFrameError, decode_image
 
+from skeleton_perception.skeleton_msg import stamp_to_ns
+
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
@@ -373,7 +375,7 @@ class ImageBag:
             except UndecodableFrameError as skip:
                 stats.add(skip, t_ns)
                 continue
-            stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            stamp = stamp_to_ns(msg.header.stamp)
             yield BagFrame(t_ns, occurrence, stamp, rgb)
         if warn:
             stats.warn(self.path, self.topic)
