@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-CLI = [sys.executable, "-m", "skeleton_perception.training.cli"]
+CLI = [sys.executable, "-m", "skeleton_perception.cli"]
 ROWS = [("joints", "f1"), ("joints", "prec"), ("joints", "rec"), ("joints", "dist"),
         ("joints", "consistency"), ("joints", "diff"), ("structure", "f1"),
         ("structure", "bcc"), ("structure", "acc")]  # fmt: skip

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from skeleton_perception.training import cli
 from skeleton_perception.training.evaluation import paper, predictors
 from skeleton_perception.training.evaluation.protocol import (
     EpisodeTruth,
@@ -12,6 +11,7 @@ from skeleton_perception.training.evaluation.protocol import (
     evaluate_all,
 )
 
+from skeleton_perception import cli
 from skeleton_perception.skeleton import Skeleton
 
 
