@@ -84,7 +84,7 @@ train)
     .venv/bin/python scripts/ship_model.py "runs/$d-ft" \
       --after runs/cartpoles runs/default runs/default-psi --out "models/$d.pt"
   done
-  # Per-dataset search weights, chosen on each val split (session 3; results/notes.md):
+  # Per-dataset search weights, chosen on each val split (session 3; docs/notebook/results-notes.md):
   # `sparse_joints` 3 for these three, Swimmers keeps the default's 20.
   for d in swimmers spiders mwhc spiders0shot; do
     for sj in 20 10 5 3 2; do
@@ -419,7 +419,7 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
   done
   ;;
 report)
-  $SP report --results results --out RESULTS.md --images docs/images --notes results/notes.md
+  $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
 *) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, depth3d, report, all)" >&2; exit 2 ;;
 esac
