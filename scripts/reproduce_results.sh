@@ -331,7 +331,7 @@ joints)
     $SP evaluate --model ours --checkpoint "$m" --data "data/v2/$d" \
       --label "Ours, per-dataset model, fixed joints" --out "results/$d-ours-fixed.json"
   done
-  # The README's demo numbers, frame and animation (the shipped default).
+  # The demo's numbers (docs/ros.md), the README's frame and docs/ros.md's animation (the shipped default).
   $SP demo --frames 120 --out docs/images/demo.gif --still docs/images/demo_frame.png
   ;;
 depth3d)
