@@ -441,6 +441,27 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
         --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$short-$name-val.json"
     done
   done
+  # Longer: the best of each pair resumed to 3,000 steps (both lost on val).
+  for run in cp-control:cartpoles:models/cartpoles-points.pt:loss.cover_shapes=false:3.0 \
+             sw-shapes:swimmers:models/swimmers.pt:loss.cover_shapes=true:1.5; do
+    IFS=: read -r src d parent flag sigma <<< "$run"
+    rm -rf "runs/s8/$src-long" && cp -r "runs/s8/$src" "runs/s8/$src-long"
+    $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
+      --out "runs/s8/$src-long" --resume --steps 3000 "${FT[@]}" "$flag" \
+      loss.cover_sigma="$sigma" \
+      model.structure=fixed "$(ids "$parent")"
+    $SP evaluate --model ours --checkpoint "runs/s8/$src-long/checkpoint.pt" \
+      --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$src-long-val.json"
+  done
+  # Kept by the rule: Cartpoles' control (shapes lost), Swimmers with shapes; test rows.
+  for kept in runs/s8/cp-control:models/cartpoles-points.pt:cartpoles \
+              runs/s8/sw-shapes:models/swimmers.pt:swimmers; do
+    IFS=: read -r run model d <<< "$kept"
+    .venv/bin/python scripts/ship_model.py "$run" --after-model "$model" --out "$model"
+    $SP evaluate --model ours --checkpoint "$model" --data "data/v2/$d" \
+      --label "Ours, per-dataset model, fixed joints" --out "results/$d-ours-fixed.json" \
+      --figure "docs/images/$d-ours-fixed.png"
+  done
   ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
