@@ -16,8 +16,8 @@ from skeleton_perception.training.sim.appearance import (
     TEXTURES,
     TRAINING,
     Look,
+    Sensor,
     Surface,
-    degrade,
     look_rng,
     sample,
     scheme_colours,
@@ -85,13 +85,17 @@ def test_sensor_effects_and_colour_schemes():
     clean = dataclasses.replace(
         sample(TRAINING, np.random.default_rng(0)), noise_std=0.0, blur_sigma=0.0, jpeg_quality=100
     )
-    assert np.array_equal(degrade(image, clean, np.random.default_rng(0)), image)
+    assert np.array_equal(Sensor(clean, (64, 64), np.random.default_rng(0))(image), image)
     for change in ({"noise_std": 5.0}, {"blur_sigma": 0.8}, {"jpeg_quality": 40}):
         look = dataclasses.replace(clean, **change)
-        out = degrade(image, look, np.random.default_rng(0))
+        sensor = Sensor(look, (64, 64), np.random.default_rng(0))
+        out, second = sensor(image), sensor(image)
         assert out.shape == image.shape and out.dtype == np.uint8
         assert np.abs(out.astype(int) - image).mean() > 0.5, change
-        assert np.array_equal(out, degrade(image, look, np.random.default_rng(0)))
+        assert np.array_equal(out, Sensor(look, (64, 64), np.random.default_rng(0))(image))
+        if "noise_std" in change:  # fresh noise in every frame
+            assert not np.array_equal(out, second)
+            assert abs(float(np.std(out.astype(float) - image)) - 5.0) < 0.5
     assert scheme_colours("bright", 4, np.random.default_rng(0)) is None
     beige = scheme_colours("beige", 4, np.random.default_rng(0))
     hsv = np.array([colorsys.rgb_to_hsv(*c[:3]) for c in beige])

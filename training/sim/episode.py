@@ -16,7 +16,7 @@ import numpy as np
 from skeleton_perception.training.sim.appearance import (
     AppearanceConfig,
     Look,
-    degrade,
+    Sensor,
     look_rng,
     sample,
 )
@@ -233,9 +233,7 @@ def render_episode(
         look = sample(config.appearance, look_gen)
         planned = plan(obj, rng, config, look)
         renderer = SceneRenderer(planned, look, config.size, look_gen)
-
-        def degraded(frame: np.ndarray) -> np.ndarray:
-            return degrade(frame, look, look_gen)
+        degraded = Sensor(look, config.size, look_gen)
 
     try:
         frames = [renderer.frame(t) for t in range(config.num_frames)]

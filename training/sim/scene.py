@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 _FLOOR_TEXELS = 64  # per floor tile
 _SKY_TEXELS = 32  # per sky box face
+# Shadow map size: MuJoCo draws a shadow-casting light in two extra passes (~3x the time
+# of a frame without shadows at 64x64, whatever this size); 128 is sharp enough there.
+_SHADOW_TEXELS = 128
 _SHAPES = ("box", "sphere", "capsule", "cylinder", "ellipsoid")
 _HIDDEN_GROUP = 3  # families hide props in geom group 3
 
@@ -196,7 +199,7 @@ class SceneRenderer:
         self._object_data = mujoco.MjData(obj)
         self._option = mujoco.MjvOption()
         self._perturb = mujoco.MjvPerturb()
-        shadow_size = max(256, 4 * max(size)) if look.shadows else 0
+        shadow_size = _SHADOW_TEXELS if look.shadows else 0
         self._renderer = FrameRenderer(
             self._scene, size, shadow_size=shadow_size, extra_geoms=obj.ngeom
         )
