@@ -169,3 +169,27 @@ def test_generate_writes_the_appearance_split(tmp_path):
     # Randomised train/val/test change the identity, so they never mix with plain shards.
     with pytest.raises(SystemExit, match="other settings"):
         main([*args, "--frames", "3", "--quiet", "--randomise"])
+
+
+def test_distractors_stay_behind_the_object_in_every_frame():
+    from skeleton_perception.training.sim import families
+    from skeleton_perception.training.sim.episode import plan
+    from skeleton_perception.training.sim.scene import build_scene
+
+    rng = np.random.default_rng(5)
+    obj = families.build("spider-6legs", rng)
+    look = dataclasses.replace(sample(HELDOUT, np.random.default_rng(5)), distractors=5)
+    planned = plan(obj, rng, EpisodeConfig(num_frames=20), look)
+    scene = build_scene(planned, look, np.random.default_rng(0))
+    z = planned.camera.rotation[:, 2]  # the camera looks along -z
+    cams = planned.camera.positions  # (T, 3)
+    depth = -np.einsum("tjc,c->tj", planned.rollout.keypoints - cams[:, None], z)  # (T, J)
+    names = [scene.geom(g).name for g in range(scene.ngeom)]
+    found = 0
+    for g, name in enumerate(names):
+        if not name.startswith("distractor_"):
+            continue
+        found += 1
+        centre = -np.einsum("tc,c->t", scene.geom_pos[g] - cams, z)  # (T,) depth of its centre
+        assert np.all(centre - scene.geom_rbound[g] > depth.max(axis=1)), name
+    assert found == 5 and "floor" in names

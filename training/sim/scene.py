@@ -86,7 +86,7 @@ def scene_xml(planned: PlannedEpisode, look: Look, rng: np.random.Generator) -> 
         )
     else:
         floor_asset = ""
-    parts += _distractors(planned, look.distractors, radius, rng)
+    parts += _distractors(planned, look.distractors, radius, bound, rng)
     el, az = np.deg2rad(look.light_elevation_deg), np.deg2rad(look.light_azimuth_deg)
     direction = -np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
     light_pos = root.mean(axis=0) - direction * 2.0 * reach
@@ -111,24 +111,34 @@ def scene_xml(planned: PlannedEpisode, look: Look, rng: np.random.Generator) -> 
 
 
 def _distractors(
-    planned: PlannedEpisode, count: int, radius: float, rng: np.random.Generator
+    planned: PlannedEpisode, count: int, radius: float, bound: float, rng: np.random.Generator
 ) -> list[str]:
-    """Static geoms, each behind every point of the object in every frame."""
+    """Static geoms, each behind every point of the object in every frame.
+
+    Args:
+        planned: The episode.
+        count: Number of distractors.
+        radius: The object's size (farthest keypoint from the root, plus ``bound``).
+        bound: Largest bounding radius of the object's geoms (how far its surface may
+            lie behind a keypoint).
+        rng: The look's generator.
+    """
     cams, rotation = planned.camera.positions, planned.camera.rotation
     keypoints = planned.rollout.keypoints
     z = rotation[:, 2]  # the camera looks along -z
     depth = -np.einsum("tjc,c->tj", keypoints - cams[:, None], z)  # (T, J)
-    deepest = depth.max(axis=1) + radius * 0.3  # (T,) behind the object's surface
+    deepest = depth.max(axis=1) + bound  # (T,) behind the object's surface
     tan_half = np.tan(np.deg2rad(planned.camera.fovy) / 2.0)
     out = []
     for k in range(count):
         size = rng.uniform(0.15, 0.4) * radius
         t = int(rng.integers(len(cams)))
-        d = float(deepest[t]) + size + rng.uniform(0.2, 1.5) * radius
+        d = float(deepest[t]) + 2 * size + rng.uniform(0.2, 1.5) * radius
         lateral = rng.uniform(-1.0, 1.0, size=2) * d * tan_half
         point = cams[t] + rotation @ np.array([lateral[0], lateral[1], -d])
-        # Push it farther along the view until it is behind the object in every frame.
-        shortfall = float(np.max(deepest + size + np.einsum("tc,c->t", point - cams, z)))
+        # Push it farther along the view until it is behind the object in every frame
+        # (2 * size bounds every shape's reach from its centre).
+        shortfall = float(np.max(deepest + 2 * size + np.einsum("tc,c->t", point - cams, z)))
         if shortfall > 0:
             point = point - z * shortfall
         shape = str(_SHAPES[rng.integers(len(_SHAPES))])
