@@ -227,20 +227,20 @@ def render_episode(
     if config.appearance is None:
         planned = plan(obj, rng, config)
         renderer = EpisodeRenderer(planned, config.size)
-        degraded = None
+        sensor = None
     else:
         look_gen = look_rng(seed)
         look = sample(config.appearance, look_gen)
         planned = plan(obj, rng, config, look)
         renderer = SceneRenderer(planned, look, config.size, look_gen)
-        degraded = Sensor(look, config.size, look_gen)
+        sensor = Sensor(look, config.size, look_gen)
 
     try:
         frames = [renderer.frame(t) for t in range(config.num_frames)]
     finally:
         renderer.close()
-    if degraded is not None:
-        frames = [degraded(f) for f in frames]
+    if sensor is not None:
+        frames = [sensor(f) for f in frames]
     frames = np.stack(frames)
     return Episode(
         frames=frames,
