@@ -193,3 +193,18 @@ def test_distractors_stay_behind_the_object_in_every_frame():
         centre = -np.einsum("tc,c->t", scene.geom_pos[g] - cams, z)  # (T,) depth of its centre
         assert np.all(centre - scene.geom_rbound[g] > depth.max(axis=1)), name
     assert found == 5 and "floor" in names
+
+
+def test_preview_shows_randomised_and_heldout_episodes(tmp_path):
+    import cv2
+    from skeleton_perception.training.cli import main
+
+    images = []
+    for extra in (["--randomise"], ["--split", "appearance"], []):  # [0], [2]: one episode
+        png = tmp_path / f"p{len(images)}.png"
+        args = ["preview", "--dataset", "swimmers", "--episodes", "1", "--frames", "2"]
+        assert main([*args, "--out", str(png), *extra]) == 0
+        images.append(cv2.imread(str(png))[:, 150:])  # the frames, not the label column
+    assert images[0].shape == images[1].shape == images[2].shape
+    plain = images[2].astype(int)
+    assert np.abs(images[0] - plain).mean() > 10 and np.abs(images[1] - plain).mean() > 10
