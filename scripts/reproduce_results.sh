@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|appearance|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -463,9 +463,28 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
       --figure "docs/images/$d-ours-fixed.png"
   done
   ;;
+appearance)
+  # Issue 16: the held-out appearance split (20 episodes) beside the first 20 test episodes
+  # (the same bytes as data/v2's), scored by the same evaluate (docs/data.md, "Appearance").
+  # Not part of `all`; the JSONs go to runs/appearance (not results/, which feeds RESULTS.md).
+  for d in cartpoles swimmers; do
+    $SP generate --dataset "$d" --episodes 0 --val-episodes 0 --test-episodes 60 \
+      --appearance-episodes 20 --out "data/appearance/$d" --quiet
+    m="models/$d.pt"
+    [ "$d" = cartpoles ] && m=models/cartpoles-points.pt
+    for split in test appearance; do
+      for tag in default ours; do
+        ckpt=$m
+        [ "$tag" = default ] && ckpt=skeleton_perception/weights/default.pt
+        $SP evaluate --model ours --checkpoint "$ckpt" --data "data/appearance/$d" \
+          --split "$split" --episodes 20 --label "$tag" --out "runs/appearance/$d-$tag-$split.json"
+      done
+    done
+  done
+  ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, depth3d, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, depth3d, appearance, report, all)" >&2; exit 2 ;;
 esac
 done
