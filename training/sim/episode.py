@@ -21,7 +21,6 @@ from skeleton_perception.training.sim.appearance import (
     sample,
 )
 from skeleton_perception.training.sim.camera import (
-    CameraTrack,
     inside,
     plan_camera,
     project,
@@ -29,6 +28,7 @@ from skeleton_perception.training.sim.camera import (
     turn,
 )
 from skeleton_perception.training.sim.families.base import SimObject
+from skeleton_perception.training.sim.planned import PlannedEpisode, Rollout
 from skeleton_perception.training.sim.record import Episode
 from skeleton_perception.training.sim.render import FrameRenderer
 from skeleton_perception.training.sim.scene import SceneRenderer
@@ -51,15 +51,6 @@ class EpisodeConfig:
     action_every: int = 5
     size: tuple[int, int] = (64, 64)
     appearance: AppearanceConfig | None = None
-
-
-@dataclass
-class Rollout:
-    """The physics pass of an episode."""
-
-    qpos: np.ndarray  # (T, nq)
-    keypoints: np.ndarray  # (T, J, 3) world
-    root: np.ndarray  # (T, 3) world position of the root body
 
 
 def simulate(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) -> Rollout:
@@ -91,18 +82,6 @@ def simulate(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) ->
     ):
         raise FloatingPointError(f"{obj.variant}: simulation diverged")
     return Rollout(qpos=qpos, keypoints=keypoints, root=root)
-
-
-@dataclass
-class PlannedEpisode:
-    """An episode whose physics and camera are known; frames render on demand."""
-
-    obj: SimObject
-    rollout: Rollout
-    camera: CameraTrack
-    joints: np.ndarray  # (T, J, 2) float32
-    visible: np.ndarray  # (T, J) bool
-    adjacency: np.ndarray  # (J, J) bool
 
 
 def plan(

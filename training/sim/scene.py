@@ -12,7 +12,6 @@ a ground-truth joint. Each frame, the scene is drawn with the object's geoms add
 from __future__ import annotations
 
 import colorsys
-from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -24,10 +23,8 @@ from skeleton_perception.training.sim.appearance import (
     texture,
 )
 from skeleton_perception.training.sim.families.base import recolour
+from skeleton_perception.training.sim.planned import PlannedEpisode
 from skeleton_perception.training.sim.render import FrameRenderer
-
-if TYPE_CHECKING:
-    from skeleton_perception.training.sim.episode import PlannedEpisode
 
 _FLOOR_TEXELS = 64  # per floor tile
 _SKY_TEXELS = 32  # per sky box face
