@@ -10,8 +10,6 @@ values of the wrong type are errors naming the key.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from skeleton_perception.atomic import atomic_path
 from skeleton_perception.nn.model import ModelConfig
 
 from .losses import LossConfig
@@ -220,12 +219,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
     """Writes the config as YAML (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
-    _umask = os.umask(0)
-    os.umask(_umask)
-    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes 0600 files
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
