@@ -265,9 +265,8 @@ evaluate)
   ;;
 finetune)
   # Issue 7's check: fine-tune the shipped model on a recorded simulated bag (RESULTS.md).
-  .venv/bin/python bench/finetune_bag.py --family cartpoles --out runs/finetune_bag5 --steps 300 \
-    --frames 3000 --test-frames 3000 \
-    --train-args "--config training/configs/default.yaml --set threads=1 lr=0.0001 train_modules=[pi,background]"
+  FINETUNE_BAG_OUT=runs/finetune_bag5 .venv/bin/python -m pytest -m slow -s -p no:cacheprovider \
+    test/test_finetune_bag.py
   .venv/bin/skeleton-perception predict --bag runs/finetune_bag5/test.mcap --out runs/overlay.mp4 \
     --snapshot docs/images/predict_bag.png
   ;;
