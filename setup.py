@@ -50,7 +50,7 @@ setup(
     extras_require={"test": ["pytest>=8", "pytest-timeout>=2.3"]},
     entry_points={
         "console_scripts": [
-            "skeleton-perception = skeleton_perception.training.cli:main",
+            "skeleton-perception = skeleton_perception.cli:main",
             "detector = skeleton_perception.nodes.detector_node:main",
             "sim_camera = skeleton_perception.nodes.sim_camera_node:main",
             "skeleton_3d = skeleton_perception.nodes.skeleton_3d_node:main",

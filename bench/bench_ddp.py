@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "training" / "configs" / "default.yaml"
-CLI = ["-m", "skeleton_perception.training.cli"]
+CLI = ["-m", "skeleton_perception.cli"]
 
 
 def pairs_per_s(log: Path, batch: int) -> float:

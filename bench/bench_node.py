@@ -61,6 +61,8 @@ from pathlib import Path
 
 import numpy as np
 
+from skeleton_perception.skeleton_msg import stamp_to_ns
+
 SIZES = {"64x64": (64, 64), "640x480": (640, 480)}
 ROLES = ("pass-through", "naive", "detector")
 CHILD_ROLES = (*ROLES, "detector-plain", "model-alone")
@@ -79,7 +81,8 @@ def run_role(role: str, model: str, threads: int, ros_args: list[str]) -> int:
     from sensor_msgs.msg import Image
     from skeleton_perception.msg import SkeletonGraph
 
-    from skeleton_perception.conversions import image_to_rgb, skeleton_to_msg
+    from skeleton_perception.nodes.conversions import GRAPH_TYPES, image_to_rgb
+    from skeleton_perception.skeleton_msg import skeleton_to_msg
 
     if role in ("detector", "detector-plain"):
         from skeleton_perception.nodes import detector_node
@@ -116,7 +119,7 @@ def run_role(role: str, model: str, threads: int, ros_args: list[str]) -> int:
 
         def on_image(self, msg):
             rgb = image_to_rgb(msg)
-            self.pub.publish(skeleton_to_msg(self.detector(rgb), msg.header))
+            self.pub.publish(skeleton_to_msg(self.detector(rgb), GRAPH_TYPES, msg.header))
 
     try:
         with rclpy.init(args=["bench", *ros_args]):
@@ -195,7 +198,7 @@ class Source:
 
     def _on_skeleton(self, role: str, msg) -> None:
         now = time.time_ns()
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        stamp = stamp_to_ns(msg.header.stamp)
         with self.lock:
             self.received[role].append((stamp, now))
 
@@ -379,7 +382,7 @@ class ModelAlone:
 
 def bench_image(width: int, height: int):
     """A random rgb8 image as an array and a message."""
-    from skeleton_perception.conversions import numpy_to_image
+    from skeleton_perception.nodes.conversions import numpy_to_image
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)

@@ -82,14 +82,15 @@ def main() -> int:
     from visualization_msgs.msg import MarkerArray
 
     from skeleton_perception import SkeletonDetector
-    from skeleton_perception.conversions import (
+    from skeleton_perception.nodes.conversions import (
+        GRAPH_TYPES,
         make_camera_info,
         ns_to_stamp,
         numpy_to_image,
-        skeleton_to_msg,
     )
     from skeleton_perception.nodes.sim_camera_node import depth_image
     from skeleton_perception.nodes.skeleton_3d_node import Skeleton3DNode
+    from skeleton_perception.skeleton_msg import skeleton_to_msg
 
     torch.set_num_threads(1)
     width, height = 640, 480
@@ -145,7 +146,7 @@ def main() -> int:
     try:
         # Warm up: the processes are matched and the node has a camera_info.
         deadline = time.monotonic() + 60
-        warm = skeleton_to_msg(detector(frames[0].image))
+        warm = skeleton_to_msg(detector(frames[0].image), GRAPH_TYPES)
         warm.image_width, warm.image_height = width, height
         warm.header.frame_id = "camera_optical_frame"
         while not received.is_set():
@@ -169,7 +170,7 @@ def main() -> int:
                 timings["detector"].append(time.perf_counter() - start)
                 sk.image_size = (width, height)
                 stamp += 50_000_000
-                msg = skeleton_to_msg(sk)
+                msg = skeleton_to_msg(sk, GRAPH_TYPES)
                 msg.header.stamp = ns_to_stamp(stamp)
                 msg.header.frame_id = "camera_optical_frame"
                 # Alternate which encoding runs first, right after the detector.

@@ -25,11 +25,17 @@ import numpy as np
 import torch
 
 from skeleton_perception import SkeletonDetector
-from skeleton_perception.conversions import image_to_numpy, numpy_to_image, skeleton_to_msg, to_rgb
 from skeleton_perception.detector import skeleton_from_prediction
 from skeleton_perception.nn.model import point_heatmaps
 from skeleton_perception.nn.points import refine_subpixel
+from skeleton_perception.nodes.conversions import (
+    GRAPH_TYPES,
+    image_to_numpy,
+    numpy_to_image,
+    to_rgb,
+)
 from skeleton_perception.preprocess import Letterbox, to_tensor_layout
+from skeleton_perception.skeleton_msg import skeleton_to_msg
 
 
 def stage_functions(det: SkeletonDetector, image: np.ndarray) -> dict:
@@ -73,7 +79,7 @@ def stage_functions(det: SkeletonDetector, image: np.ndarray) -> dict:
         **extra,
         "model.predict": lambda: m.predict(x),
         "skeleton_from_prediction": lambda: skeleton_from_prediction(xy_np, S_np, box),
-        "SkeletonGraph message": lambda: skeleton_to_msg(sk),
+        "SkeletonGraph message": lambda: skeleton_to_msg(sk, GRAPH_TYPES),
         "SkeletonDetector call": lambda: det(image),
     }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|depth3d|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,7 +21,7 @@ score_sj() {
       --out "runs/search-sweep/${ckpt//\//_}-sj$sj"
   done
 }
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover depth3d report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover shapes depth3d report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -38,7 +38,7 @@ train)
   $SP train --config training/configs/cartpoles.yaml --data data/cartpoles --out runs/cartpoles \
     --steps 3000 --set threads=1 log_every=10 plot_every=100 ckpt_every=100
   $SP export runs/cartpoles --out models/cartpoles.pt
-  # Its skeleton (ψ-only) stage, the recipe of docs/model.md (run G): 1,400 steps, 7 min.
+  # Its skeleton (ψ-only) stage, the recipe of docs/notebook/psi.md (run G): 1,400 steps, 7 min.
   $SP train --config training/configs/cartpoles-psi.yaml --data data/v1/cartpoles \
     --init runs/cartpoles/checkpoint.pt --out runs/psi-recipe2 --set threads=1
   $SP export runs/psi-recipe2 --after runs/cartpoles \
@@ -61,14 +61,14 @@ train)
   $SP train --config training/configs/default.yaml --init runs/cartpoles/checkpoint.pt \
     --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc \
     --out runs/default --steps 3000 --set threads=1 ckpt_every=100 plot_every=250
-  # Its skeleton (ψ-only) stage: the Cartpoles ψ recipe (docs/model.md, run G), 1,400
+  # Its skeleton (ψ-only) stage: the Cartpoles ψ recipe (docs/notebook/psi.md, run G), 1,400
   # steps, π and B frozen, one thread, 6 min.
   $SP train --config training/configs/default-psi.yaml --init runs/default/checkpoint.pt \
     --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc \
     --out runs/default-psi --set threads=1
   $SP export runs/default-psi --after runs/cartpoles runs/default \
     --out skeleton_perception/weights/default.pt
-  # Structure by search (docs/model.md, "Structure by search"): no training; the shipped
+  # Structure by search (docs/notebook/structure-search.md): no training; the shipped
   # models predict S by minimising the skeleton losses for each image's points, with the
   # weights chosen on the val splits.
   $SP export skeleton_perception/weights/default.pt \
@@ -86,7 +86,7 @@ train)
     $SP export "runs/$d-ft" \
       --after runs/cartpoles runs/default runs/default-psi --out "models/$d.pt"
   done
-  # Per-dataset search weights, chosen on each val split (session 3; results/notes.md):
+  # Per-dataset search weights, chosen on each val split (session 3; docs/notebook/results-notes.md):
   # `sparse_joints` 3 for these three, Swimmers keeps the default's 20.
   for d in swimmers spiders mwhc spiders0shot; do
     score_sj "models/$d.pt" 20 "20 10 5 3 2" "data/v1/$d"
@@ -127,7 +127,7 @@ train)
   $SP export runs/spiders0shot-ft2 --out models/spiders0shot.pt \
     --after runs/cartpoles runs/default runs/default-psi runs/default-long \
     --set model.search.sparse_joints=3
-  # Session 5: the searched skeleton as a force on the points (docs/model.md, section 5).
+  # Session 5: the searched skeleton as a force on the points (docs/notebook/structure-search.md, section 5).
   # Cartpoles, 1,500 steps from the session-4 default at points_near 0, 0.003, 0.01, 0.03,
   # 0.1, 1 (points_length 10x), 7 min each; scored on val (results/points_near_cartpoles_val.txt)
   # with sparse_joints 20, 10, 5, 3 (60 episodes); 0.01 kept -> models/cartpoles-points.pt.
@@ -288,12 +288,12 @@ oracle)
 joints)
   # Issue 15 (session 6): the shipped models publish a fixed set of point ids, chosen without
   # labels by `select-joints` (whole-episode skeletons or ψ's ids; K by per-image joint F1 on
-  # val), linked per image by a tree (docs/model.md, "Per-image joints that hold"). The
+  # val), linked per image by a tree (docs/notebook/joints.md, "Per-image joints that hold"). The
   # weights are unchanged, so running it again on its own output gives the same file.
   for d in "${DATASETS[@]}"; do
     $SP generate --dataset "$d" --episodes 300 --out "data/v2/$d" --workers 2 --quiet
   done
-  # docs/model.md's "where the gap is" (val, 20 episodes): the same weights, S three ways.
+  # docs/notebook/joints.md's "where the gap is" (val, 20 episodes): the same weights, S three ways.
   for d in cartpoles swimmers spiders mwhc; do
     for st in search psi video; do
       $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
@@ -321,7 +321,7 @@ joints)
     $SP evaluate --model ours --checkpoint "$m" --data "data/v2/$d" \
       --label "Ours, per-dataset model, fixed joints" --out "results/$d-ours-fixed.json"
   done
-  # The README's demo numbers, frame and animation (the shipped default).
+  # The demo's numbers (docs/ros.md), the README's frame and docs/ros.md's animation (the shipped default).
   $SP demo --frames 120 --out docs/images/demo.gif --still docs/images/demo_frame.png
   ;;
 depth3d)
@@ -335,7 +335,7 @@ cover)
   # fixed tree's links, drawn as tubes between the target's points, must cover the
   # target's foreground), with ℓ_near / ℓ_length of the same tree (loss.points_near 0.01,
   # points_length 0.1). 1,500 steps of π and B from each shipped model, its joint ids kept;
-  # one thread each (docs/model.md, "Points pinned by covering the foreground").
+  # one thread each (docs/notebook/joints.md, "Points pinned by covering the foreground").
   # It starts from the models the joints stage leaves and overwrites three of them: run it
   # once after that stage (as `all` does).
   # (--set takes every KEY=VALUE after it, so FT comes last and the caller's keys follow.)
@@ -396,7 +396,7 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
     $SP evaluate --model ours --checkpoint "runs/s7/$d-cov0.3/checkpoint.pt" \
       --data "data/v2/$d" --split val --episodes 20 --out "runs/s7/$d-cov0.3-val.json"
   done
-  # Kept by the val rule (docs/model.md): Cartpoles with σ = 3 px, Swimmers at 4,000 steps,
+  # Kept by the val rule (docs/notebook/joints.md): Cartpoles with σ = 3 px, Swimmers at 4,000 steps,
   # Spiders; the test rows of RESULTS.md.
   for kept in runs/s7/cp-cov0.3-s3:models/cartpoles-points.pt:cartpoles \
               runs/s7/sw-cov0.3-longer:models/swimmers.pt:swimmers \
@@ -408,8 +408,32 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
       --figure "docs/images/$d-ours-fixed.png"
   done
   ;;
+shapes)
+  # Issue 15 (session 8): loss.cover_shapes, the cover loss drawing each joint as a rounded
+  # box and each link as a tube of learnt size, against the same fine-tune without it
+  # (the control), 1,500 steps from each model the cover stage leaves (docs/model.md,
+  # "Learnt shapes"). Rule fixed before the runs: per-image joint F1 on 20 val episodes;
+  # kept for a dataset if it beats both the control and the model it starts from.
+  FT=(--no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
+      ckpt_every=250 plot_every=100000 loss.points_near=0.01 loss.points_length=0.1
+      loss.points_cover=0.3)
+  ids() { .venv/bin/python -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=True)
+print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])) + ']')" "$1"; }
+  for run in cp:cartpoles:models/cartpoles-points.pt:loss.cover_sigma=3.0 \
+             sw:swimmers:models/swimmers.pt:loss.cover_sigma=1.5; do
+    IFS=: read -r short d parent sigma <<< "$run"
+    for variant in control:loss.cover_shapes=false shapes:loss.cover_shapes=true; do
+      IFS=: read -r name flag <<< "$variant"
+      $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
+        --out "runs/s8/$short-$name" --steps 1500 "${FT[@]}" "$sigma" "$flag" \
+        model.structure=fixed "$(ids "$parent")"
+      $SP evaluate --model ours --checkpoint "runs/s8/$short-$name/checkpoint.pt" \
+        --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$short-$name-val.json"
+    done
+  done
+  ;;
 report)
-  $SP report --results results --out RESULTS.md --images docs/images --notes results/notes.md
+  $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
 *) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, depth3d, report, all)" >&2; exit 2 ;;
 esac

@@ -119,6 +119,9 @@ fi
 # interpreter, and it puts the venv in front of that variable (the ROS wheels' own
 # ros_wheels_bootstrapper.pth sets LD_LIBRARY_PATH the same way).
 SITE=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+# A symlink install keeps the links of source files since moved or deleted: drop them, so
+# that no stale module (pointing nowhere) remains importable by name.
+find "$SITE/skeleton_perception" -xtype l -delete 2>/dev/null || true
 install -m 644 scripts/ament_prefix.pth "$SITE/skeleton_perception_ament_prefix.pth"
 # For a shell that builds other ROS 2 packages against the venv (colcon, CMake): colcon's
 # setup.sh (CMAKE_PREFIX_PATH, PATH, ...) plus AMENT_PREFIX_PATH, which it does not set.

@@ -9,7 +9,7 @@ bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
-# Large images over DDS need Fast DDS's large-data transport (see README, troubleshooting).
+# Large images over DDS need Fast DDS's large-data transport (see docs/ros.md, "Fast DDS and large images").
 export FASTDDS_BUILTIN_TRANSPORTS="${FASTDDS_BUILTIN_TRANSPORTS:-LARGE_DATA}"
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 # Each test run gets its own DDS domain so parallel runs on one machine do not mix.

@@ -1,7 +1,8 @@
 """skeleton_perception: unsupervised skeleton (joints + links) prediction for ROS 2.
 
 The runtime package: networks (:mod:`skeleton_perception.nn`), the inference API
-:class:`SkeletonDetector`, message conversions and the ROS nodes. The generated message
+:class:`SkeletonDetector`, the SkeletonGraph mapping, drawing, and in :mod:`.nodes` the ROS
+nodes with their message conversions (the only modules that import ROS). The generated message
 classes live in :mod:`skeleton_perception.msg`; the offline training package is installed
 as :mod:`skeleton_perception.training`.
 """

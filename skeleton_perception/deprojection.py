@@ -284,3 +284,60 @@ def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
 def transform_points(points: np.ndarray, rotation: np.ndarray, translation) -> np.ndarray:
     """Applies ``p' = R p + t`` to ``(K, 3)`` points (NaN rows stay NaN)."""
     return np.asarray(points, np.float64) @ np.asarray(rotation).T + np.asarray(translation)
+
+
+def pinhole_camera_info(
+    width: int, height: int, intrinsics: tuple[float, float, float, float]
+) -> dict[str, int | str | list[float]]:
+    """The ``sensor_msgs/CameraInfo`` fields of an undistorted pinhole camera.
+
+    For any message class (rclpy's, a rosbags typestore's): ``CameraInfo(**fields, ...)``.
+
+    Args:
+        width: image width in pixels.
+        height: image height in pixels.
+        intrinsics: (fx, fy, cx, cy) in pixels.
+
+    Returns:
+        ``width``, ``height``, ``distortion_model`` (plumb_bob), ``d`` (5 zeros), ``k``,
+        ``r`` (identity) and ``p``, the matrices as row-major lists of floats.
+    """
+    fx, fy, cx, cy = (float(v) for v in intrinsics)
+    return {
+        "width": int(width),
+        "height": int(height),
+        "distortion_model": "plumb_bob",
+        "d": [0.0] * 5,
+        "k": [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+        "r": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        "p": [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+    }
+
+
+def default_intrinsics(width: int, height: int) -> tuple[float, float, float, float]:
+    """Pinhole intrinsics assumed when no ``camera_info`` arrived: fx = fy = width.
+
+    A focal length equal to the image width is a horizontal field of view of about 53
+    degrees, typical of webcams and RGB-D cameras.
+    """
+    return float(width), float(width), (width - 1) / 2.0, (height - 1) / 2.0
+
+
+def pixels_to_plane(
+    pixels: np.ndarray, intrinsics: tuple[float, float, float, float], depth: float
+) -> np.ndarray:
+    """Back-projects pixels onto the plane ``z = depth`` of the camera's optical frame.
+
+    Args:
+        pixels: (K, 2) pixel xy (x right, y down).
+        intrinsics: (fx, fy, cx, cy) in pixels.
+        depth: distance of the plane in metres.
+
+    Returns:
+        (K, 3) float64 xyz in metres (optical frame: x right, y down, z forward).
+    """
+    fx, fy, cx, cy = intrinsics
+    pixels = np.asarray(pixels, np.float64).reshape(-1, 2)
+    x = (pixels[:, 0] - cx) / fx * depth
+    y = (pixels[:, 1] - cy) / fy * depth
+    return np.stack([x, y, np.full_like(x, depth)], axis=1)

@@ -25,7 +25,8 @@ def context():
 def tiny_cartpoles(tmp_path_factory):
     """A tiny generated Cartpoles dataset: 3 train, 2 val, 1 test episodes of 12 frames."""
     import torch
-    from skeleton_perception.training.cli import main
+
+    from skeleton_perception.cli import main
 
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("data") / "cartpoles"

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 from skeleton_perception.training.bags.reader import image_topics, read_images, read_messages
-from skeleton_perception.training.cli import main
+
+from skeleton_perception.cli import main
 
 NS = 1_000_000_000
 
@@ -154,21 +155,6 @@ def test_train_options_build_the_bag_datasets(sim_bag):
     assert len(train) > 0 and len(val) > 0
     assert not set(train.indices) & set(val.indices)
     assert train.frames.cache_size == 8
-
-
-def test_overlay_drawing_without_the_ros_message_packages(monkeypatch):
-    from skeleton_perception.training.bags import predict
-
-    from skeleton_perception.skeleton import Skeleton
-
-    sk = Skeleton(
-        joints=np.array([[3, 4], [10, 12]], np.float32), joint_ids=np.array([0, 5]),
-        joint_scores=np.ones(2, np.float32), links=np.array([[0, 1]]),
-        link_scores=np.ones(1, np.float32),
-    )  # fmt: skip
-    monkeypatch.setattr(predict, "_runtime_drawer", lambda: None)
-    out = predict._draw(np.zeros((20, 20, 3), np.uint8), sk, None)
-    assert out.shape == (20, 20, 3) and out[4, 3].any() and out[12, 10].any()
 
 
 def test_bag_pairs_feed_the_training_loop(sim_bag, tmp_path):

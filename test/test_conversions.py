@@ -9,23 +9,19 @@ import pytest
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from skeleton_perception.conversions import (
+from skeleton_perception.nodes.conversions import (
     ImageConversionError,
     camera_info_intrinsics,
     compressed_to_rgb,
-    ground_truth_to_msg,
     image_to_numpy,
     image_to_rgb,
     make_camera_info,
-    msg_to_skeleton,
     ns_to_stamp,
     numpy_to_image,
     rgb_to_compressed,
     rgb_to_image,
-    skeleton_to_msg,
-    stamp_to_ns,
 )
-from skeleton_perception.skeleton import Skeleton
+from skeleton_perception.skeleton_msg import stamp_to_ns
 
 
 def hand_image(
@@ -165,59 +161,6 @@ def test_compressed_roundtrip_and_garbage():
         compressed_to_rgb(bad)
     with pytest.raises(ImageConversionError, match="no data"):
         compressed_to_rgb(CompressedImage(format="jpeg"))
-
-
-def test_skeleton_graph_roundtrip():
-    sk = Skeleton(
-        joints=np.array([[1.5, 2.5], [10.0, 20.0], [30.0, 5.0]], np.float32),
-        joint_ids=np.array([4, 9, 2], np.int64),
-        joint_scores=np.array([0.9, 0.8, 0.7], np.float32),
-        links=np.array([[0, 1], [0, 2]], np.int64),
-        link_scores=np.array([0.95, 0.6], np.float32),
-        image_size=(640, 480),
-    )
-    header = Header(frame_id="camera_optical")
-    msg = skeleton_to_msg(sk, header)
-    assert msg.header.frame_id == "camera_optical"
-    assert (msg.image_width, msg.image_height) == (640, 480)
-    assert [j.id for j in msg.joints] == [4, 9, 2]
-    assert [(lk.joint_a, lk.joint_b) for lk in msg.links] == [(4, 9), (2, 4)]  # ids, a < b
-    back = msg_to_skeleton(msg)
-    np.testing.assert_allclose(back.joints, sk.joints)
-    np.testing.assert_array_equal(back.joint_ids, sk.joint_ids)
-    np.testing.assert_allclose(back.link_scores, sk.link_scores)
-    assert sorted(map(sorted, back.link_ids.tolist())) == sorted(map(sorted, sk.link_ids.tolist()))
-    assert back.image_size == (640, 480)
-
-
-def test_empty_skeleton_and_bad_link():
-    msg = skeleton_to_msg(Skeleton.empty((32, 16)))
-    assert msg.joints == [] and msg.links == []
-    assert msg_to_skeleton(msg).num_joints == 0
-    msg = skeleton_to_msg(
-        Skeleton(
-            joints=np.zeros((2, 2), np.float32),
-            joint_ids=np.array([0, 1]),
-            joint_scores=np.ones(2, np.float32),
-            links=np.array([[0, 1]]),
-            link_scores=np.ones(1, np.float32),
-        )
-    )
-    msg.links[0].joint_b = 7
-    with pytest.raises(ValueError, match="joint id 7"):
-        msg_to_skeleton(msg)
-
-
-def test_ground_truth_keeps_visible_joints_and_their_links():
-    joints = np.array([[0, 0], [1, 1], [2, 2], [3, 3]], np.float32)
-    visible = np.array([True, True, False, True])
-    adj = np.zeros((4, 4), bool)
-    for a, b in [(0, 1), (1, 2), (1, 3)]:
-        adj[a, b] = adj[b, a] = True
-    msg = ground_truth_to_msg(joints, visible, adj, (64, 48))
-    assert [j.id for j in msg.joints] == [0, 1, 3]
-    assert {(lk.joint_a, lk.joint_b) for lk in msg.links} == {(0, 1), (1, 3)}
-    assert all(j.score == 1.0 for j in msg.joints)
 
 
 def test_camera_info_helpers():

@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("rclpy")
 from detector_fixtures import write_random_checkpoint
-from skeleton_perception.training.cli import main as cli_main
 
+from skeleton_perception.cli import main as cli_main
 from skeleton_perception.nodes.demo import LiveScore, frame_accuracy
 
 pytestmark = pytest.mark.ros

@@ -24,7 +24,7 @@ from skeleton_perception.msg import SkeletonGraph  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
-from skeleton_perception.conversions import (  # noqa: E402
+from skeleton_perception.nodes.conversions import (  # noqa: E402
     make_camera_info,
     numpy_to_image,
     rgb_to_compressed,

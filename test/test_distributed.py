@@ -147,7 +147,7 @@ def test_world_from_torchrun_variables():
 
 
 def test_command_line_errors_under_torchrun(monkeypatch, tmp_path, capsys):
-    from skeleton_perception.training.cli import main
+    from skeleton_perception.cli import main
 
     env = dict(WORLD_SIZE="2", RANK="0", LOCAL_RANK="0", MASTER_ADDR="h", MASTER_PORT="1")
     for key, value in env.items():

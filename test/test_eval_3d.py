@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from skeleton_perception.training.cli import main
 from skeleton_perception.training.evaluation import depth3d
+
+from skeleton_perception.cli import main
 
 
 def test_defaults_are_sim_cameras():
@@ -26,7 +27,9 @@ def test_defaults_are_sim_cameras():
 def test_eval_3d_writes_the_errors(tmp_path):
     out = tmp_path / "r.json"
     argv = ["eval-3d", "--episodes", "1", "--width", "96", "--height", "72"]
-    assert main([*argv, "--depth-window", "1", "--out", str(out)]) == 0
+    figure = tmp_path / "frame.png"
+    assert main([*argv, "--depth-window", "1", "--out", str(out), "--figure", str(figure)]) == 0
+    assert figure.stat().st_size > 0
     r = json.loads(out.read_text())
     truth = r["ground_truth_pixels"]
     assert truth["valid_fraction"] == 1.0

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-from skeleton_perception.training import cli
 from skeleton_perception.training.evaluation import paper, predictors
 from skeleton_perception.training.evaluation.protocol import (
     EpisodeTruth,
@@ -12,6 +11,7 @@ from skeleton_perception.training.evaluation.protocol import (
     evaluate_all,
 )
 
+from skeleton_perception import cli
 from skeleton_perception.skeleton import Skeleton
 
 
@@ -198,13 +198,15 @@ def test_commands_end_to_end(tiny_data, tmp_path):
     tp = json.loads((results / "cartpoles-transporter.json").read_text())
     assert tp["checkpoint_metadata"]["step"] == 2
     report = tmp_path / "RESULTS.md"
-    assert (
-        cli.main(
-            ["report", "--results", str(results), "--out", str(report), "--images", str(images)]
-        )
-        == 0
-    )
+    args = ["report", "--results", str(results), "--out", str(report), "--images", str(images)]
+    notes = tmp_path / "notebook" / "results-notes.md"
+    assert cli.main([*args, "--notes", str(notes)]) == 1  # no such file: one clear refusal
+    notes.parent.mkdir()
+    notes.write_text("## Session 1\n\nDated lab notes.\n")
+    assert cli.main([*args, "--notes", str(notes)]) == 0
     text = report.read_text()
+    assert "(notebook/results-notes.md)" in text  # linked relative to RESULTS.md
+    assert "Dated lab notes" not in text  # the notes stay in their own file
     assert "Chance: random skeleton (measured)" in text
     assert "Kulkarni et al. [11] (paper, Table II)" in text
     assert "Transporter [11] (measured" in text
@@ -232,9 +234,9 @@ def test_report_ablation_and_spread_rows(tmp_path):
         [result("ours", 0.8), result("ours-no-sparse", 0.5)],
         tmp_path / "R.md",
         tmp_path,
-        notes="## Reading notes",
+        notes="docs/notebook/results-notes.md",
     )
-    assert "## Reading notes" in text
+    assert "[results-notes.md](docs/notebook/results-notes.md)" in text
     assert "| ours-no-sparse (measured, this dataset) |" in text
     assert "+0.300" in text  # J.F1 0.8 - 0.5
     assert "| ours-no-sparse (paper, mean of datasets) |" in text

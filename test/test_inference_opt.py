@@ -13,7 +13,6 @@ from detector_fixtures import randomise_batchnorm
 from torch import nn
 
 from skeleton_perception import SkeletonDetector
-from skeleton_perception.conversions import to_rgb
 from skeleton_perception.detector import DEFAULT_WEIGHTS, skeleton_from_prediction
 from skeleton_perception.nn.inference import (
     Folded,
@@ -26,6 +25,7 @@ from skeleton_perception.nn.inference import (
     record_conv_inputs,
 )
 from skeleton_perception.nn.model import ModelConfig, SkeletonModel
+from skeleton_perception.nodes.conversions import to_rgb
 from skeleton_perception.preprocess import Letterbox, to_tensor_layout
 
 FRAMES = Path(__file__).with_name("fixtures") / "sim_frames.npz"

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 from skeleton_perception.training.losses import (
+    CoverShapes,
     LossConfig,
     compute_losses,
     contiguity_loss,
@@ -262,6 +263,26 @@ def test_cover_loss_moves_a_link_to_the_ends_of_a_bar():
     assert torch.all((xy[0, :, 0] - 32.0).abs() < 1)
     nothing = cover_loss(matrix(2, {}), xy.detach(), fg, 1.5)
     assert ends < nothing < off  # a tube beside the bar is worse than none
+
+
+def test_cover_shapes_start_as_the_plain_tubes_and_grow_a_blob_over_a_box():
+    fg = torch.zeros(1, 64, 64, dtype=torch.bool)
+    fg[0, 10:21, 20:45] = True  # a cart: a box 25 x 11 px
+    fg[0, 20:51, 31:34] = True  # a pole hanging from its centre, rows 20-50
+    xy = torch.tensor([[[32.0, 15.0], [32.0, 50.0]]])  # the hinge in the box, the tip
+    S = matrix(2, {(0, 1): 1.0})
+    shapes = CoverShapes(num_points=2, sigma=1.5)
+    plain = cover_loss(S, xy, fg, 1.5)
+    torch.testing.assert_close(cover_loss(S, xy, fg, 1.5, shapes), plain, rtol=0.01, atol=0)
+    optimiser = torch.optim.Adam(shapes.parameters(), lr=0.01)
+    for _ in range(100):
+        optimiser.zero_grad()
+        cover_loss(S, xy, fg, 1.5, shapes).backward()
+        optimiser.step()
+    sizes = shapes.blob_sizes().detach()  # (2, 2) px
+    assert 9 < sizes[0, 0] < 14 and 4 < sizes[0, 1] < 7  # the hinge's blob: the box's half-sizes
+    assert sizes[1].max() < 1.5  # the tip's shrinks: nothing to cover around it
+    assert cover_loss(S, xy, fg, 1.5, shapes) < plain / 5
 
 
 def test_cover_term_uses_the_fixed_tree_and_trains_the_points_only():

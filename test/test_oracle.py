@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 from skeleton_perception.training import oracle
-from skeleton_perception.training.cli import main
 from skeleton_perception.training.config import TrainConfig
 from skeleton_perception.training.sim.pairs import PairDataset
 from skeleton_perception.training.sim.storage import EpisodeStore
 
 from skeleton_perception import SkeletonDetector
 from skeleton_perception.checkpoint import load_checkpoint
+from skeleton_perception.cli import main
 
 P = 8  # Cartpoles have at most 6 joints: channels 6 and 7 are never joints
 TINY = [

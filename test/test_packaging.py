@@ -99,9 +99,10 @@ def test_wheel_maps_training_into_namespace(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "skeleton_perception/training/cli.py" in names
+    assert "skeleton_perception/cli.py" in names
+    assert "skeleton_perception/training/train.py" in names
     assert not any(n.startswith("training/") for n in names)
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))
     )
-    assert b"skeleton-perception = skeleton_perception.training.cli:main" in entry_points
+    assert b"skeleton-perception = skeleton_perception.cli:main" in entry_points

@@ -73,10 +73,21 @@ def test_report_leads_with_the_per_image_table_of_joint_set_frame(tmp_path):
         _result("cartpoles", "random", "frame", 0.11, "random"),
         _result("swimmers", "random", "structure-frame", 0.95, "random"),
     ]
-    text = build_report(results, tmp_path / "R.md", tmp_path, notes="## Reading notes")
+    text = build_report(results, tmp_path / "R.md", tmp_path, notes="notebook/notes.md")
     start = text.index("## Per image: what the node publishes")
-    assert start < text.index("## Reading notes") < text.index("## Cartpoles")
-    head = text[start : text.index("## Reading notes")]
+    protocol = text.index("## Per dataset: the paper's protocol")
+    assert start < protocol < text.index("## Cartpoles")
+    # The summary: at most 15 lines, the per-image F1 of each kind of model, the notes linked.
+    summary = text[:start].rstrip().splitlines()
+    assert summary[0] == "# Results" and len(summary) <= 15
+    assert "Per image, joint F1 on the test splits, Cartpoles:" in summary  # Swimmers: none
+    assert "- Ours, shipped default (`weights/default.pt`): 0.41" in summary
+    assert "- Ours, per-dataset model (the best row of each dataset): 0.33" in summary
+    assert "- Supervised oracle (never shipped: a ceiling): 0.88" in summary
+    assert "- Chance: random skeleton: 0.11" in summary
+    assert not any("0.96" in line or "0.99" in line for line in summary)
+    assert "[notes.md](notebook/notes.md)" in text[:start]
+    head = text[start:protocol]
     header, _, *rows = [line for line in head.splitlines() if line.startswith("|")]
     assert header == (
         "| Dataset | Method | Joint F1 ↑ | F1 at ε/2 ↑ | Constcy ↑ | Diff ↓ | S. Bcc ↑ |"
@@ -123,6 +134,6 @@ def test_report_has_the_3d_table_from_eval_3d(tmp_path):
     )
     table = depth_section(tmp_path)
     text = build_report([_result("swimmers", "random", "frame", 0.1, "random")], tmp_path / "R.md",
-                        tmp_path, notes="## Reading notes", depth=table)  # fmt: skip
-    assert text.index("## Reading notes") < text.index("## In 3D") < text.index("## Swimmers")
+                        tmp_path, depth=table)  # fmt: skip
+    assert text.index("## Per image") < text.index("## In 3D") < text.index("## Swimmers")
     assert "| swimmers | 90 | 120 | 101 (9.2 px) | 60 | 1.0 | 0.950 |" in table.splitlines()

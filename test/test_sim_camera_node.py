@@ -13,8 +13,9 @@ from ros_helpers import wait_for  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from skeleton_perception.msg import SkeletonGraph  # noqa: E402
 
-from skeleton_perception.conversions import image_to_rgb, stamp_to_ns  # noqa: E402
+from skeleton_perception.nodes.conversions import image_to_rgb  # noqa: E402
 from skeleton_perception.nodes.sim_camera_node import SimCameraNode  # noqa: E402
+from skeleton_perception.skeleton_msg import stamp_to_ns  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -116,7 +117,7 @@ def test_unknown_family_fails_at_start(context):
 def test_aligned_depth_and_ground_truth_3d(context):
     from skeleton_perception.msg import SkeletonGraph3D
 
-    from skeleton_perception.conversions import image_to_numpy
+    from skeleton_perception.nodes.conversions import image_to_numpy
 
     peer = rclpy.create_node("sim_camera_depth_peer", context=context)
     got: dict[str, list] = {"depth": [], "info": [], "truth": []}

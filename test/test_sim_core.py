@@ -176,7 +176,7 @@ def test_live_camera_plays_new_episodes():
 
 
 def test_generate_command_line(tmp_path):
-    from skeleton_perception.training.cli import main
+    from skeleton_perception.cli import main
 
     out = tmp_path / "cli"
     argv = ["generate", "--dataset", "cartpoles", "--out", str(out), "--episodes", "1"]

@@ -102,26 +102,38 @@ def test_tiny_training_run_decreases_the_loss(tmp_path):
     assert TrainConfig.from_dict(ckpt["config"]) == cfg
 
 
-def test_resume_after_a_kill_continues_exactly(tmp_path):
+def cover_shapes_config(**kw):
+    """A tiny run with the cover loss and its learnt shapes (fixed joints 0, 3, 5)."""
+    cfg = tiny_config(**kw)
+    cfg.model.structure, cfg.model.joint_ids = "fixed", [0, 3, 5]
+    cfg.loss.points_cover, cfg.loss.cover_shapes, cfg.loss.cover_threshold = 1.0, True, 0.0
+    return cfg
+
+
+@pytest.mark.parametrize("config", [tiny_config, cover_shapes_config], ids=["plain", "shapes"])
+def test_resume_after_a_kill_continues_exactly(tmp_path, config):
     # Bit-exact resumption is checked on the CPU. On CUDA (an H100, 2026-11-26) the resumed
     # weights differed from the uninterrupted run's: PyTorch's CUDA kernels (cuDNN's
     # backward convolutions among them) are not deterministic by default. test_cuda.py
     # checks that a GPU run resumes.
     data = SwingingBar()
     full = tmp_path / "full"
-    train_mod.train(tiny_config(steps=10, device="cpu"), data, full, progress=False)
+    train_mod.train(config(steps=10, device="cpu"), data, full, progress=False)
     # the "killed" run dies while loading step 7's batch (its last checkpoint: step 5)
     part = tmp_path / "part"
     with pytest.raises(KilledError):
         train_mod.train(
-            tiny_config(steps=10, device="cpu"), DiesAfter(data, 2 + 7 * 4), part, progress=False
+            config(steps=10, device="cpu"), DiesAfter(data, 2 + 7 * 4), part, progress=False
         )
     assert load_checkpoint(part / "checkpoint.pt")["step"] == 5
-    train_mod.train(tiny_config(steps=10, device="cpu"), data, part, resume=True, progress=False)
-    a = load_checkpoint(full / "checkpoint.pt")["model"]
-    b = load_checkpoint(part / "checkpoint.pt")["model"]
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], msg=k)
+    train_mod.train(config(steps=10, device="cpu"), data, part, resume=True, progress=False)
+    a, b = (load_checkpoint(p / "checkpoint.pt") for p in (full, part))
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], msg=k)
+    if config is cover_shapes_config:  # the shapes are kept, resumed and trained too
+        shapes = a["metadata"]["cover_shapes"]
+        assert shapes["blob"].abs().sum() > 0
+        torch.testing.assert_close(shapes, b["metadata"]["cover_shapes"])
     assert [r["step"] for r in read_log(part / "log.csv")] == ["5", "10"]
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from skeleton_perception.training.cli import main
 
 from skeleton_perception.checkpoint import load_checkpoint
+from skeleton_perception.cli import main
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 TINY = [

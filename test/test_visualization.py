@@ -1,4 +1,4 @@
-"""Debug-image drawing and marker building, without ROS running."""
+"""Skeleton drawing (the core's one drawing function) and RViz markers, without ROS running."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ import numpy as np
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
+from skeleton_perception.deprojection import default_intrinsics, pixels_to_plane
+from skeleton_perception.drawing import draw_skeleton, id_colors
+from skeleton_perception.nodes.markers import skeleton_markers
 from skeleton_perception.skeleton import Skeleton
-from skeleton_perception.visualization import (
-    default_intrinsics,
-    draw_skeleton,
-    id_colors,
-    pixels_to_plane,
-    skeleton_markers,
-)
 
 
 def skeleton(n_links=1):
@@ -40,6 +36,20 @@ def test_draw_skeleton_draws_on_a_copy():
     out = draw_skeleton(image, skeleton(), ground_truth=skeleton())
     assert image.sum() == 0 and out.shape == image.shape and out.dtype == np.uint8
     assert out[20, 10].any() and out[20, 20].any()  # a joint and the link's middle
+
+
+def test_upscaled_drawing_places_joints_and_points():
+    image = np.zeros((30, 40, 3), np.uint8)
+    sk = skeleton(n_links=0)
+    sk.points = np.array([[2.0, 3.0], [10.0, 20.0], [30.0, 20.0]], np.float32)
+    plain = draw_skeleton(image, sk, radius=2)
+    assert not plain[3, 2].any()  # points are drawn only when asked for
+    out = draw_skeleton(image, sk, radius=4, points=True, upscale=4)
+    assert out.shape == (120, 160, 3)
+    # pixel (x, y) of the input covers output pixels 4x .. 4x + 3
+    assert out[3 * 4 + 1, 2 * 4 + 1].any()
+    joint = out[20 * 4 + 1, 10 * 4 + 1]
+    np.testing.assert_allclose(joint, id_colors(np.array([5]))[0] * 255, atol=2)
 
 
 def test_back_projection_onto_the_plane():

@@ -32,11 +32,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from skeleton_perception.training.evaluation.evaluate import dataset_name, evaluate_store
+from skeleton_perception.training.evaluation.evaluate import evaluate_store
 from skeleton_perception.training.evaluation.predictors import OursPredictor
 from skeleton_perception.training.evaluation.protocol import EvalParams
 from skeleton_perception.training.sim.datasets import get_dataset
-from skeleton_perception.training.sim.storage import EpisodeStore
+from skeleton_perception.training.sim.storage import EpisodeStore, dataset_name
 
 from skeleton_perception import SkeletonDetector
 from skeleton_perception.checkpoint import (

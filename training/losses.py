@@ -82,6 +82,10 @@ class LossConfig:
             the target's points, must cover the target's foreground (where it differs
             from B's background) and nothing else. 0 = off.
         cover_sigma: px; the tubes' Gaussian width.
+        cover_shapes: also learn a shape per joint and per link (:class:`CoverShapes`):
+            each joint is drawn as an axis-aligned rounded box of its own size (a cart,
+            a torso) and each link as a tube of its own width, all starting at
+            ``cover_sigma``; they are trained with the points and never used at inference.
         cover_threshold: summed absolute RGB difference from B above which a pixel is
             foreground.
     """
@@ -115,6 +119,7 @@ class LossConfig:
     points_cover: float = 0.0
     cover_sigma: float = 1.5
     cover_threshold: float = 0.2
+    cover_shapes: bool = False
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -326,6 +331,7 @@ def compute_losses(
     ramp: float = 1.0,
     structure: SearchConfig | None = None,
     joint_ids: Sequence[int] | None = None,
+    shapes: CoverShapes | None = None,
 ) -> dict:
     """All losses of one batch and their weighted total.
 
@@ -339,6 +345,7 @@ def compute_losses(
             ``points_length``.
         joint_ids: the fixed joints (``model.structure: fixed``): those losses then use
             the tree over them (:func:`tree_skeleton`) instead of the search.
+        shapes: the learnt shapes of the cover loss (``cover_shapes``), or None.
 
     Returns:
         dict of scalar tensors: "total" and each unweighted loss.
@@ -382,7 +389,7 @@ def compute_losses(
     if cfg.points_near or cfg.points_length or cfg.points_cover:
         fg = (target - out["background"]).abs().sum(1).detach() > cfg.cover_threshold
         total = total + searched_skeleton_losses(
-            ps, pt, W, cfg, structure or SearchConfig(), parts, joint_ids, fg
+            ps, pt, W, cfg, structure or SearchConfig(), parts, joint_ids, fg, shapes
         )
     if cfg.link_logit_l2 and "link_logits" in out:
         parts["link_logit_l2"] = out["link_logits"].square().sum(-1).mean()
@@ -403,6 +410,7 @@ def searched_skeleton_losses(
     parts: dict,
     joint_ids: Sequence[int] | None = None,
     foreground: torch.Tensor | None = None,
+    shapes: CoverShapes | None = None,
 ) -> torch.Tensor:
     """ℓ_near, ℓ_length and the cover loss of the source's skeleton, as a force on the points.
 
@@ -431,26 +439,64 @@ def searched_skeleton_losses(
     parts["points_length"] = frames_length(S, (ps, pt), size, cfg)
     total = cfg.points_near * parts["points_near"] + cfg.points_length * parts["points_length"]
     if cfg.points_cover and foreground is not None:
-        parts["points_cover"] = cover_loss(S, pt.xy, foreground, cfg.cover_sigma)
+        parts["points_cover"] = cover_loss(S, pt.xy, foreground, cfg.cover_sigma, shapes)
         total = total + cfg.points_cover * parts["points_cover"]
     return total
 
 
+class CoverShapes(torch.nn.Module):
+    """The learnt shapes :func:`cover_loss` draws with (training only, one per object).
+
+    A joint's blob is a rounded box, exp(-½((dx/w)⁴ + (dy/h)⁴)), with its own half-sizes
+    w and h; a link's tube has its own Gaussian width; all in px and ``sigma`` at the
+    start (a Gaussian blob could not grow to cover a box, the rounded box does). A point
+    at a cart's hinge can grow a blob that covers the cart, instead of the other points
+    leaving their joints to cover its corners with tubes (AutoLink learns a thickness per
+    link for the same reason). The parameters are log sizes divided by ``scale``, so that
+    Adam's step on them is ``scale`` times larger than on the network's weights.
+
+    Args:
+        num_points: P.
+        sigma: px, the initial size of every blob and tube.
+        scale: the step multiplier.
+    """
+
+    def __init__(self, num_points: int, sigma: float, scale: float = 10.0):
+        super().__init__()
+        self.sigma, self.scale = sigma, scale
+        self.blob = torch.nn.Parameter(torch.zeros(num_points, 2))  # (P, 2) log x, y size
+        self.tube = torch.nn.Parameter(torch.zeros(num_points * (num_points - 1) // 2))  # (E,)
+
+    def blob_sizes(self) -> torch.Tensor:
+        """(P, 2) px, the blobs' sizes along x and y."""
+        return self.sigma * torch.exp(self.scale * self.blob)
+
+    def tube_widths(self) -> torch.Tensor:
+        """(E,) px, the tubes' widths, over :func:`pair_indices` pairs."""
+        return self.sigma * torch.exp(self.scale * self.tube)
+
+
 def cover_loss(
-    S: torch.Tensor, xy: torch.Tensor, foreground: torch.Tensor, sigma: float
+    S: torch.Tensor,
+    xy: torch.Tensor,
+    foreground: torch.Tensor,
+    sigma: float,
+    shapes: CoverShapes | None = None,
 ) -> torch.Tensor:
     """Binary cross-entropy between the links drawn as tubes and the foreground.
 
     Each link of S is a Gaussian tube of width ``sigma`` along the segment between the
     frame's points; the drawing is the maximum over the links. A straight tube covers a
     bent limb only if a point sits at the bend, and the whole limb only if the points
-    sit at its ends, so the loss moves the points to hinges and tips.
+    sit at its ends, so the loss moves the points to hinges and tips. With ``shapes``,
+    the tubes have their learnt widths and every linked point also draws its blob.
 
     Args:
         S: (B, P, P) binary links (no gradient).
         xy: (B, P, 2) expected point pixels γ of the frame drawn (differentiable).
         foreground: (B, H, W) bool foreground of that frame.
-        sigma: px.
+        sigma: px (unused with ``shapes``).
+        shapes: learnt blob and tube sizes, or None.
     """
     B, H, W = foreground.shape
     i, j = pair_indices(S.shape[-1], S.device)
@@ -460,6 +506,7 @@ def cover_loss(
     if i.numel() == 0:  # nothing linked: nothing drawn (kept in the graph)
         return F.binary_cross_entropy(torch.full_like(target, 1e-4) + 0 * xy.sum(), target)
     w = S[:, i, j]  # (B, E)
+    width = shapes.tube_widths()[used] if shapes is not None else sigma  # (E,) or float
     ys, xs = torch.meshgrid(
         torch.arange(H, device=xy.device, dtype=xy.dtype),
         torch.arange(W, device=xy.device, dtype=xy.dtype),
@@ -467,8 +514,15 @@ def cover_loss(
     )
     grid = torch.stack([xs, ys], -1).reshape(1, H * W, 2).expand(B, -1, -1)  # (B, HW, 2)
     d = segment_distance(grid, xy[:, i], xy[:, j])  # (B, HW, E)
-    tube = torch.exp(-0.5 * (d / sigma).square()) * w[:, None]  # (B, HW, E)
-    drawn = tube.amax(-1).clamp(1e-4, 1 - 1e-4)  # (B, HW)
+    tube = torch.exp(-0.5 * (d / width).square()) * w[:, None]  # (B, HW, E)
+    drawn = tube.amax(-1)  # (B, HW)
+    if shapes is not None:
+        linked = (S.sum(-1) > 0).to(xy.dtype)  # (B, P)
+        ids = linked.sum(0).nonzero()[:, 0]  # points linked in some image
+        offset = (grid[:, :, None] - xy[:, None, ids]) / shapes.blob_sizes()[ids]  # (B, HW, K, 2)
+        blob = torch.exp(-0.5 * offset.pow(4).sum(-1)) * linked[:, None, ids]  # (B, HW, K)
+        drawn = torch.maximum(drawn, blob.amax(-1))
+    drawn = drawn.clamp(1e-4, 1 - 1e-4)
     return F.binary_cross_entropy(drawn, target)
 
 

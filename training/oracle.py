@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import math
 import sys
 import time
@@ -53,6 +52,7 @@ from skeleton_perception.nn.skeleton_net import pair_indices
 from .config import TrainConfig, load_config, parse_override, save_config, set_value
 from .distributed import world_from_env
 from .runinfo import hardware
+from .sim.storage import dataset_name
 from .train import optimize, restart_log, resume_weights, start_run
 
 METHOD = "oracle (supervised with simulator joints and links)"
@@ -325,13 +325,6 @@ def open_datasets(roots: list[Path], cfg: OracleConfig) -> Dataset:
     return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
 
-def _dataset_name(root: Path) -> str:
-    try:
-        return str(json.loads((root / "dataset.json").read_text())["identity"]["dataset"])
-    except (OSError, KeyError, ValueError, TypeError):
-        return root.resolve().name
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``skeleton-perception oracle``."""
     parser.add_argument(
@@ -364,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     overrides = list(args.overrides)
     if args.config is None:
-        overrides.insert(0, f"dataset={_dataset_name(args.data[0])}")
+        overrides.insert(0, f"dataset={dataset_name(args.data[0])}")
     if args.steps is not None:
         overrides.append(f"steps={args.steps}")
     if args.device is not None:

@@ -49,7 +49,7 @@ from .distributed import (
     world_from_env,
     wrap,
 )
-from .losses import compute_losses, foreground_errors
+from .losses import CoverShapes, compute_losses, foreground_errors
 from .runinfo import hardware
 from .visualize import plot_losses, plot_samples
 
@@ -82,9 +82,13 @@ def set_train_mode(cfg: TrainConfig, model: SkeletonModel, training: bool = True
             getattr(model, name).eval()
 
 
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """Adam over the trainable parameters (those of ``cfg.train_modules``)."""
+def make_optimizer(
+    cfg: TrainConfig, model: torch.nn.Module, shapes: CoverShapes | None = None
+) -> torch.optim.Optimizer:
+    """Adam over the trainable parameters (those of ``cfg.train_modules``, and ``shapes``)."""
     params = [p for p in model.parameters() if p.requires_grad]
+    if shapes is not None:
+        params += list(shapes.parameters())
     return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas))
 
 
@@ -130,6 +134,7 @@ def training_step(
     target: torch.Tensor,
     ramp: float,
     tau: float,
+    shapes: CoverShapes | None = None,
 ) -> tuple[dict, dict]:
     """One optimisation step on a batch: forward, losses, backward, clipping, update.
 
@@ -141,6 +146,7 @@ def training_step(
         target: (B, 3, H, W) in [0, 1], on the model's device.
         ramp: the ℓ_uniform / ℓ_sparse weight multiplier (:func:`get_ramp`).
         tau: the Gumbel-Softmax temperature (:func:`get_tau`).
+        shapes: the cover loss's learnt shapes (``loss.cover_shapes``), or None.
 
     Returns:
         The model's outputs and the losses (tensors).
@@ -152,7 +158,7 @@ def training_step(
         out = {k: to_float32(v) for k, v in out.items()}  # the losses in float32
     fixed = cfg.model.joint_ids if cfg.model.structure == "fixed" else None
     losses = compute_losses(
-        out, target, cfg.loss, ramp=ramp, structure=cfg.model.search, joint_ids=fixed
+        out, target, cfg.loss, ramp, cfg.model.search, joint_ids=fixed, shapes=shapes
     )
     optimize(cfg, model, optimizer, losses["total"])
     return out, losses
@@ -327,13 +333,20 @@ def _train(
     freeze_modules(cfg, model)
     if world.distributed and cfg.sync_batchnorm:
         model = sync_batchnorm(model, device)
-    optimizer = make_optimizer(cfg, model)
+    shapes = None
+    if cfg.loss.cover_shapes:  # trained beside the model, not through DDP
+        if world.distributed:
+            raise ValueError("loss.cover_shapes: not supported with several processes")
+        shapes = CoverShapes(cfg.model.num_points, cfg.loss.cover_sigma).to(device)
+    optimizer = make_optimizer(cfg, model, shapes)
     ckpt_path = out_dir / "checkpoint.pt"
     step = 0
     ckpt = load_checkpoint(ckpt_path) if resume and main and ckpt_path.exists() else None
     ckpt = from_main(ckpt, world)  # rank 0 reads; the others need no shared folder
     if ckpt is not None:
         step, ckpt = resume_weights(ckpt, model, optimizer)
+        if shapes is not None:
+            shapes.load_state_dict(ckpt["metadata"]["cover_shapes"])
         restore_random_states(ckpt["metadata"], cfg.seed, world, device, step)
         if main:
             print(f"resumed from {ckpt_path} at step {step} on {device}")
@@ -352,11 +365,12 @@ def _train(
         random = random_states(world, device, collective)  # every process takes part
         if not main:
             return
+        extra = {} if shapes is None else {"cover_shapes": shapes.state_dict()}
         save_checkpoint(
             ckpt_path, model.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
             metadata=dict(time=time.time(), torch=str(torch.__version__), dataset=cfg.dataset,
                           hardware=hardware(), device=str(device),
-                          train_seconds=time.time() - t_start, **random),
+                          train_seconds=time.time() - t_start, **random, **extra),
         )  # fmt: skip
 
     # The CSV log: keep rows up to the checkpoint when resuming, then append.
@@ -385,7 +399,7 @@ def _train(
             target = target.to(device, non_blocking=True)
             ramp, tau = get_ramp(cfg, step), get_tau(cfg, step)
 
-            out, losses = training_step(cfg, trained, optimizer, source, target, ramp, tau)
+            out, losses = training_step(cfg, trained, optimizer, source, target, ramp, tau, shapes)
             step += 1
 
             # bookkeeping: interval means of every loss and of the foreground errors

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +13,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from skeleton_perception.atomic import atomic_path
+from skeleton_perception.detector import skeleton_from_prediction
+from skeleton_perception.drawing import draw_skeleton, upscale_for
+from skeleton_perception.preprocess import Letterbox
+from skeleton_perception.skeleton import Skeleton
+
+# Skeleton panels are drawn at about this many pixels on their longer side.
+PANEL_PX = 256
 
 
 def _save(fig, path: Path) -> None:
@@ -79,20 +87,9 @@ def plot_losses(log_path: str | Path, out_path: str | Path) -> None:
     _save(fig, Path(out_path))
 
 
-def draw_skeleton(ax, xy: np.ndarray, S: np.ndarray, threshold: float = 0.5) -> None:
-    """Draws links (S > threshold) and all points; joints large, other points small."""
-    P = len(xy)
-    colours = plt.cm.hsv(np.linspace(0, 1, P, endpoint=False))
-    iu, ju = np.triu_indices(P, 1)
-    keep = S[iu, ju] > threshold
-    for i, j in zip(iu[keep], ju[keep], strict=True):
-        ax.plot([xy[i, 0], xy[j, 0]], [xy[i, 1], xy[j, 1]], "-", color="white", lw=1.5, alpha=0.9)
-    joint = np.zeros(P, bool)
-    joint[iu[keep]] = joint[ju[keep]] = True
-    ax.scatter(xy[~joint, 0], xy[~joint, 1], s=6, c=colours[~joint], marker=".")
-    ax.scatter(
-        xy[joint, 0], xy[joint, 1], s=30, c=colours[joint], edgecolors="black", linewidths=0.5
-    )
+def _as_uint8(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) floats in [0, 1] -> uint8."""
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def plot_samples(
@@ -108,27 +105,33 @@ def plot_samples(
 ) -> None:
     """One row per pair: source + skeleton, target + points, B's background, NPT recon.
 
-    Images are (N, H, W, 3) floats in [0, 1]; xy (N, P, 2) pixels; S (N, P, P).
+    Images are (N, H, W, 3) floats in [0, 1]; xy (N, P, 2) pixels; S (N, P, P). Points
+    and joints are drawn by :func:`~skeleton_perception.drawing.draw_skeleton` (colour by
+    point id; links where S > 0.5, as the detector's default).
     """
     n = len(source)
+    h, w = source.shape[1:3]
+    identity = Letterbox.fit(w, h, max(w, h))  # network pixels are the image's pixels
+    upscale = upscale_for(source[0], PANEL_PX)
     fig, axes = plt.subplots(n, 4, figsize=(8, 2.1 * n), squeeze=False)
     heads = ("source + skeleton (S>0.5)", "target + points", "background B", "NPT reconstruction")
     for r in range(n):
-        panels = (source[r], target[r], background[r], recon[r])
+        skeleton = skeleton_from_prediction(xy_source[r], S[r], identity)
+        points = dataclasses.replace(Skeleton.empty((w, h)), points=xy_target[r])
+        style = {"radius": 6, "thickness": 3, "points": True, "upscale": upscale}
+        panels = (
+            draw_skeleton(_as_uint8(source[r]), skeleton, **style),
+            draw_skeleton(_as_uint8(target[r]), points, **style),
+            np.clip(background[r], 0, 1),
+            np.clip(recon[r], 0, 1),
+        )
         for c, img in enumerate(panels):
             ax = axes[r, c]
-            ax.imshow(np.clip(img, 0, 1), interpolation="nearest")
+            ax.imshow(img, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(heads[c], fontsize=8)
-        h, w = source[r].shape[:2]
-        draw_skeleton(axes[r, 0], xy_source[r], S[r])
-        colours = plt.cm.hsv(np.linspace(0, 1, len(xy_target[r]), endpoint=False))
-        axes[r, 1].scatter(xy_target[r][:, 0], xy_target[r][:, 1], s=8, c=colours)
-        for ax in axes[r, :2]:
-            ax.set_xlim(-0.5, w - 0.5)
-            ax.set_ylim(h - 0.5, -0.5)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -139,6 +142,9 @@ def plot_detections(
     images: list[np.ndarray], skeletons: list, out_path: str | Path, cols: int = 4
 ) -> None:
     """A grid of images (HxWx3 uint8) with their detected skeletons drawn over them.
+
+    Joints, links and the other foreground points as
+    :func:`~skeleton_perception.drawing.draw_skeleton` draws them.
 
     Args:
         images: input images.
@@ -151,14 +157,11 @@ def plot_detections(
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, sk in zip(axes.flat, images, skeletons, strict=False):
-        ax.imshow(image, interpolation="nearest")
-        for (a, b), score in zip(sk.links, sk.link_scores, strict=True):
-            xa, ya = sk.joints[a]
-            xb, yb = sk.joints[b]
-            ax.plot([xa, xb], [ya, yb], "-", color="white", lw=1.2, alpha=float(score))
-        if len(sk.points):
-            ax.scatter(sk.points[:, 0], sk.points[:, 1], s=4, c="cyan", marker=".")
-        ax.scatter(sk.joints[:, 0], sk.joints[:, 1], s=16, c="red", edgecolors="k", linewidths=0.4)
+        h, w = image.shape[:2]
+        drawn = draw_skeleton(
+            image, sk, radius=5, points=True, upscale=upscale_for(image, PANEL_PX)
+        )
+        ax.imshow(drawn, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
         ax.set_title(f"{sk.num_joints} joints, {len(sk.links)} links", fontsize=7)
     fig.tight_layout()
     _save(fig, Path(out_path))

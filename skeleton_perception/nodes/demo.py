@@ -204,8 +204,9 @@ def make_collector(context, keep_image_every: int):
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from skeleton_perception.conversions import image_to_rgb, msg_to_skeleton, stamp_to_ns
     from skeleton_perception.msg import SkeletonGraph
+    from skeleton_perception.nodes.conversions import image_to_rgb
+    from skeleton_perception.skeleton_msg import msg_to_skeleton, stamp_to_ns
 
     reliable = QoSProfile(
         history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
@@ -320,7 +321,7 @@ def _print_report(args, camera, detector, data: _Collected, radius: float) -> di
 
 
 def _animation_frames(data: _Collected, limit: int) -> list[np.ndarray]:
-    from skeleton_perception.visualization import draw_skeleton
+    from skeleton_perception.drawing import draw_skeleton
 
     frames = []
     for stamp in sorted(data.records):

@@ -1,7 +1,7 @@
 """The ``detector`` node: images in, skeletons (plus markers, debug image, diagnostics) out.
 
 A thin ROS adapter around :class:`skeleton_perception.SkeletonDetector`: message ->
-numpy (:mod:`skeleton_perception.conversions`) -> detector -> message. A worker thread
+numpy (:mod:`skeleton_perception.nodes.conversions`) -> detector -> message. A worker thread
 runs the model and takes the images itself (:mod:`.worker_subscription`) whenever it is
 free: the newest image replaces an unprocessed one in the subscription's depth-1 history,
 the executor is never blocked and never spends time on images the model will not see,
@@ -47,21 +47,23 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from skeleton_perception.conversions import (
+from skeleton_perception.drawing import draw_skeleton
+from skeleton_perception.msg import SkeletonGraph
+from skeleton_perception.nodes.conversions import (
+    GRAPH_TYPES,
     RGB_ENCODINGS,
     ImageConversionError,
     camera_info_intrinsics,
     compressed_to_rgb,
     image_to_numpy,
     rgb_to_image,
-    skeleton_to_msg,
     to_rgb,
 )
-from skeleton_perception.msg import SkeletonGraph
+from skeleton_perception.nodes.markers import skeleton_markers
 from skeleton_perception.nodes.runner import declare_parameter_table, run_node
 from skeleton_perception.nodes.stats import LatencyWindow, RateMeter, SequenceGaps
 from skeleton_perception.nodes.worker_subscription import WorkerSubscription
-from skeleton_perception.visualization import draw_skeleton, skeleton_markers
+from skeleton_perception.skeleton_msg import skeleton_to_msg
 
 NODE_NAME = "skeleton_detector"
 
@@ -457,7 +459,7 @@ class DetectorNode(Node):
         self.inference.add(model_s)
         self._model_s += model_s
         skeleton.image_size = (rgb.shape[1], rgb.shape[0])
-        self.skeleton_pub.publish(skeleton_to_msg(skeleton, frame.header))
+        self.skeleton_pub.publish(skeleton_to_msg(skeleton, GRAPH_TYPES, frame.header))
         self.latency.add(time.monotonic() - frame.received)
         self.output_rate.tick()
         if self.markers_pub.get_subscription_count() > 0:

@@ -35,14 +35,14 @@ from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from skeleton_perception.conversions import (
+from skeleton_perception.msg import SkeletonGraph, SkeletonGraph3D
+from skeleton_perception.nodes.conversions import (
     ground_truth_3d_to_msg,
     ground_truth_to_msg,
     make_camera_info,
     numpy_to_image,
     rgb_to_image,
 )
-from skeleton_perception.msg import SkeletonGraph, SkeletonGraph3D
 from skeleton_perception.nodes.runner import declare_parameter_table, run_node
 
 NODE_NAME = "sim_camera"

@@ -48,12 +48,6 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from skeleton_perception.conversions import (
-    ImageConversionError,
-    image_to_numpy,
-    skeleton_3d_to_msg,
-    stamp_to_ns,
-)
 from skeleton_perception.deprojection import (
     DeprojectionError,
     DepthWindow,
@@ -65,10 +59,16 @@ from skeleton_perception.deprojection import (
     valid_depth_mask,
 )
 from skeleton_perception.msg import SkeletonGraph, SkeletonGraph3D
+from skeleton_perception.nodes.conversions import (
+    ImageConversionError,
+    image_to_numpy,
+    skeleton_3d_to_msg,
+)
+from skeleton_perception.nodes.markers import skeleton_3d_markers
 from skeleton_perception.nodes.runner import declare_parameter_table, run_node
 from skeleton_perception.nodes.stats import LatencyWindow, RateMeter
+from skeleton_perception.skeleton_msg import msg_to_skeleton, stamp_to_ns
 from skeleton_perception.stamp_sync import NearestStampSync, SyncResult
-from skeleton_perception.visualization import skeleton_3d_markers
 
 try:  # a ROS 2 install has tf2_ros; PyPI's ROS 2 wheels do not
     import tf2_ros
@@ -89,6 +89,7 @@ OUTPUT_QOS = QoSProfile(
 
 # The kinds of bad input, each counted and warned about on its own.
 PROBLEMS = (
+    "skeleton_malformed",  # a link naming a joint id the skeleton does not list
     "depth_malformed",  # unknown/wrong encoding, step/data inconsistent
     "depth_size_mismatch",  # depth image of another size than the skeleton's image
     "camera_info_missing",  # no camera_info received yet
@@ -494,6 +495,11 @@ class Skeleton3DNode(Node):
             or waits for its tf2 transform.
         """
         start = time.perf_counter()
+        try:
+            msg_to_skeleton(skeleton)  # its links must name its joints
+        except ValueError as err:
+            self._problem("skeleton_malformed", f"skeleton on {self.topics['skeleton']}: {err}")
+            return None
         size = (int(skeleton.image_width), int(skeleton.image_height))
         if (depth_msg.width, depth_msg.height) != size:
             self._problem(
@@ -526,19 +532,13 @@ class Skeleton3DNode(Node):
         return self._finish(_Placed(skeleton, result.points, result.valid, result.depth, start))
 
     def _publish_markers(self, skeleton, points, valid, header) -> None:
-        ids = np.array([j.id for j in skeleton.joints], np.int64)
-        row_of = {int(i): r for r, i in enumerate(ids.tolist())}
-        links = [
-            (row_of[lk.joint_a], row_of[lk.joint_b])
-            for lk in skeleton.links
-            if lk.joint_a in row_of and lk.joint_b in row_of
-        ]
+        rows = msg_to_skeleton(skeleton)  # joint ids and links as rows (checked by process)
         self.markers_pub.publish(
             skeleton_3d_markers(
                 points,
                 valid,
-                ids,
-                np.array(links, np.int64).reshape(-1, 2),
+                rows.joint_ids,
+                rows.links,
                 header,
                 namespace=self._marker_ns,
                 lifetime_s=self._marker_lifetime,

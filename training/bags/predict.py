@@ -16,7 +16,6 @@ saves a PNG strip of four frames, e.g. for a README.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 from pathlib import Path
@@ -24,18 +23,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 from skeleton_perception.training.bags.reader import (
+    SKELETON_GRAPH,
     BagError,
     BagFrame,
     ImageBag,
-    list_topics,
     one_line_warnings,
-    open_reader,
     read_messages,
+    topic_types,
 )
 
+from skeleton_perception.drawing import draw_skeleton
 from skeleton_perception.skeleton import Skeleton
-
-SKELETON_GRAPH = "skeleton_perception/msg/SkeletonGraph"
+from skeleton_perception.skeleton_msg import msg_to_skeleton, stamp_to_ns
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,62 +56,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--snapshot", type=Path, default=None, help="also save a PNG strip")
 
 
-@functools.cache
-def _runtime_drawer():
-    """The runtime package's ``draw_skeleton`` (joint colour by id), or None without ROS."""
-    try:
-        from skeleton_perception.visualization import draw_skeleton
-    except ImportError:  # it builds RViz markers too, which needs the ROS message packages
-        return None
-    return draw_skeleton
-
-
-def _draw(rgb: np.ndarray, skeleton: Skeleton, truth: Skeleton | None) -> np.ndarray:
-    """Draws the prediction (and the ground truth underneath, in white) on a copy of rgb."""
-    draw_skeleton = _runtime_drawer()
-    if draw_skeleton is not None:
-        return draw_skeleton(rgb, skeleton, ground_truth=truth)
-    out = np.ascontiguousarray(rgb).copy()
-    for sk, color in ((truth, (255, 255, 255)), (skeleton, (255, 64, 0))):
-        if sk is None:
-            continue
-        pts = np.round(sk.joints).astype(int)
-        for a, b in sk.links.tolist():
-            cv2.line(out, tuple(pts[a]), tuple(pts[b]), color, 2, cv2.LINE_AA)
-        for p in pts.tolist():
-            cv2.circle(out, tuple(p), 4, color, -1, cv2.LINE_AA)
-    return out
-
-
-def graph_to_skeleton(msg: object) -> Skeleton:
-    """A rosbags ``SkeletonGraph`` message -> :class:`Skeleton` (ids kept, rows for links)."""
-    ids = np.array([j.id for j in msg.joints], np.int64)
-    row = {int(i): k for k, i in enumerate(ids.tolist())}
-    links = [(row[lk.joint_a], row[lk.joint_b]) for lk in msg.links if lk.joint_a in row]
-    links = [(min(a, b), max(a, b)) for a, b in links if b in row.values()]
-    return Skeleton(
-        joints=np.array([(j.x, j.y) for j in msg.joints], np.float32).reshape(-1, 2),
-        joint_ids=ids,
-        joint_scores=np.array([j.score for j in msg.joints], np.float32),
-        links=np.array(links, np.int64).reshape(-1, 2),
-        link_scores=np.ones(len(links), np.float32),
-        image_size=(int(msg.image_width), int(msg.image_height)),
-    )
-
-
 def read_ground_truth(path: Path, topic: str) -> dict[int, Skeleton]:
-    """Header stamp (ns) -> ground-truth Skeleton of a ``SkeletonGraph`` topic; {} if absent."""
-    reader = open_reader(path)
-    try:
-        types = {t.name: t.msgtype for t in list_topics(reader)}
-    finally:
-        reader.close()
-    if not topic or types.get(topic) != SKELETON_GRAPH:
+    """Header stamp (ns) -> ground-truth Skeleton of a ``SkeletonGraph`` topic; {} if absent.
+
+    Raises:
+        BagError: the bag cannot be read, or a message of the topic is malformed.
+    """
+    if not topic or topic_types(path).get(topic) != SKELETON_GRAPH:
         return {}
     truth = {}
     for _, msg, _ in read_messages(path, [topic]):
-        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-        truth[stamp] = graph_to_skeleton(msg)
+        try:
+            truth[stamp_to_ns(msg.header.stamp)] = msg_to_skeleton(msg)
+        except ValueError as err:
+            raise BagError(path, str(err), topic) from None
     return truth
 
 
@@ -174,7 +131,8 @@ def predict_bag(
             skeletons = detector.predict_batch([f.rgb for f in pending])
             for f, sk in zip(pending, skeletons, strict=True):
                 # Ground truth shares the image's header stamp (bag times may differ).
-                frame = _draw(f.rgb, sk, truth.get(f.stamp_ns, truth.get(f.t_ns)))
+                gt = truth.get(f.stamp_ns, truth.get(f.t_ns))
+                frame = draw_skeleton(f.rgb, sk, ground_truth=gt)
                 if size is None:
                     size = (frame.shape[1], frame.shape[0])
                     rate = fps or _video_rate([f.t_ns for f in pending])

@@ -36,9 +36,12 @@ from rosbags.rosbag2 import ReaderError as Reader2Error
 from rosbags.typesys import Stores, get_typestore
 from skeleton_perception.training.bags.decode import UndecodableFrameError, decode_image
 
+from skeleton_perception.skeleton_msg import stamp_to_ns
+
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
+SKELETON_GRAPH = "skeleton_perception/msg/SkeletonGraph"
 
 # Errors the library raises for unreadable files (mapped to BagError by _explain).
 _LIBRARY_ERRORS = (AnyReaderError, Reader1Error, Reader2Error, FileNotFoundError, OSError)
@@ -372,7 +375,7 @@ class ImageBag:
             except UndecodableFrameError as skip:
                 stats.add(skip, t_ns)
                 continue
-            stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+            stamp = stamp_to_ns(msg.header.stamp)
             yield BagFrame(t_ns, occurrence, stamp, rgb)
         if warn:
             stats.warn(self.path, self.topic)
@@ -403,6 +406,19 @@ def list_topics(reader: AnyReader) -> list[TopicSummary]:
         TopicSummary(name, info.msgtype or "(mixed types)", int(info.msgcount))
         for name, info in sorted(reader.topics.items())
     ]
+
+
+def topic_types(path: str | os.PathLike) -> dict[str, str]:
+    """Topic name -> message type of every topic of a bag.
+
+    Raises:
+        BagError: the bag cannot be opened.
+    """
+    reader = open_reader(path)
+    try:
+        return {t.name: t.msgtype for t in list_topics(reader)}
+    finally:
+        reader.close()
 
 
 def image_topics(path: str | os.PathLike) -> list[TopicSummary]:

@@ -30,9 +30,13 @@ import numpy as np
 from skeleton_perception.training.bags.writer import (
     BagWriter,
     compressed_message,
+    graph_types,
     header,
     image_message,
 )
+
+from skeleton_perception.deprojection import pinhole_camera_info
+from skeleton_perception.skeleton_msg import ground_truth_skeleton, skeleton_to_msg
 
 IMAGE_TOPIC = "/camera/image_raw"
 COMPRESSED_TOPIC = "/camera/image_raw/compressed"
@@ -65,38 +69,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def ground_truth_message(store, frame, t_ns: int, width: int, height: int) -> object:
     """The ``SkeletonGraph`` of a simulated frame (as the ``sim_camera`` node publishes it)."""
-    types = store.types
-    Graph = types["skeleton_perception/msg/SkeletonGraph"]
-    Joint = types["skeleton_perception/msg/SkeletonJoint"]
-    Link = types["skeleton_perception/msg/SkeletonLink"]
-    visible = np.asarray(frame.visible, bool)
-    keep = np.flatnonzero(visible)
-    joints = [
-        Joint(id=int(j), x=float(frame.joints[j, 0]), y=float(frame.joints[j, 1]), score=1.0)
-        for j in keep
-    ]
-    adjacency = np.asarray(frame.adjacency, bool)[np.ix_(keep, keep)]
-    a, b = np.nonzero(np.triu(adjacency, k=1))
-    links = [
-        Link(joint_a=int(keep[i]), joint_b=int(keep[j]), score=1.0)
-        for i, j in zip(a, b, strict=True)
-    ]
-    return Graph(
-        header=header(store, t_ns), image_width=width, image_height=height,
-        joints=joints, links=links,
-    )  # fmt: skip
+    skeleton = ground_truth_skeleton(frame.joints, frame.visible, frame.adjacency, (width, height))
+    return skeleton_to_msg(skeleton, graph_types(store), header(store, t_ns))
 
 
 def camera_info_message(store, t_ns: int, width: int, height: int, intrinsics) -> object:
     """An undistorted pinhole ``sensor_msgs/msg/CameraInfo``."""
-    fx, fy, cx, cy = (float(v) for v in intrinsics)
     CameraInfo = store.types["sensor_msgs/msg/CameraInfo"]
     Roi = store.types["sensor_msgs/msg/RegionOfInterest"]
+    fields = pinhole_camera_info(width, height, intrinsics)
+    for matrix in ("d", "k", "r", "p"):  # rosbags takes float64 arrays as numpy arrays
+        fields[matrix] = np.asarray(fields[matrix], np.float64)
     return CameraInfo(
-        header=header(store, t_ns), height=height, width=width, distortion_model="plumb_bob",
-        d=np.zeros(5), k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1], float),
-        r=np.eye(3).reshape(-1), p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], float),
-        binning_x=0, binning_y=0,
+        header=header(store, t_ns), **fields, binning_x=0, binning_y=0,
         roi=Roi(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
     )  # fmt: skip
 

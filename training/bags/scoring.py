@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 from skeleton_perception.training.bags.reader import (
     IMAGE_TYPES,
+    SKELETON_GRAPH,
     BagError,
     UndecodableFrameError,
     decode_image,
-    list_topics,
-    open_reader,
     read_messages,
+    topic_types,
 )
 
-NS = 1_000_000_000
-SKELETON_GRAPH = "skeleton_perception/msg/SkeletonGraph"
+from skeleton_perception.skeleton import Skeleton
+from skeleton_perception.skeleton_msg import NS_PER_S, msg_to_skeleton, stamp_to_ns
 
 
 @dataclass
@@ -51,23 +51,18 @@ class BagEpisode:
     times: np.ndarray
 
 
-def _stamp(msg: object) -> int:
-    return int(msg.header.stamp.sec) * NS + int(msg.header.stamp.nanosec)
-
-
-def _episode(index: int, items: list[tuple[int, np.ndarray, object]]) -> BagEpisode:
-    """Builds an episode from (stamp, rgb, SkeletonGraph) triples."""
-    num_joints = 1 + max((j.id for _, _, g in items for j in g.joints), default=-1)
+def _episode(index: int, items: list[tuple[int, np.ndarray, Skeleton]]) -> BagEpisode:
+    """Builds an episode from (stamp, rgb, ground-truth Skeleton) triples (id = joint)."""
+    num_joints = 1 + max((int(sk.joint_ids.max(initial=-1)) for _, _, sk in items), default=-1)
     T = len(items)
     joints = np.zeros((T, num_joints, 2), np.float32)
     visible = np.zeros((T, num_joints), bool)
     adjacency = np.zeros((num_joints, num_joints), bool)
-    for t, (_, _, graph) in enumerate(items):
-        for j in graph.joints:
-            joints[t, j.id] = (j.x, j.y)
-            visible[t, j.id] = True
-        for link in graph.links:
-            adjacency[link.joint_a, link.joint_b] = adjacency[link.joint_b, link.joint_a] = True
+    for t, (_, _, truth) in enumerate(items):
+        joints[t, truth.joint_ids] = truth.joints
+        visible[t, truth.joint_ids] = True
+        a, b = truth.link_ids.T
+        adjacency[a, b] = adjacency[b, a] = True
     return BagEpisode(
         index=index,
         frames=np.stack([rgb for _, rgb, _ in items]),
@@ -91,32 +86,32 @@ def bag_episodes(
     vice versa) are left out; undecodable images are skipped.
 
     Raises:
-        BagError: a topic is missing or has the wrong type, or nothing pairs up.
+        BagError: a topic is missing or has the wrong type, a ground-truth message
+            names a joint it does not list, or nothing pairs up.
     """
     path = Path(path)
-    reader = open_reader(path)
-    try:
-        types = {t.name: t.msgtype for t in list_topics(reader)}
-    finally:
-        reader.close()
+    types = topic_types(path)
     if types.get(image_topic) not in IMAGE_TYPES:
         raise BagError(path, f"not an image topic (topics: {sorted(types)})", image_topic)
     if types.get(truth_topic) != SKELETON_GRAPH:
         raise BagError(path, f"no {SKELETON_GRAPH} ground truth here", truth_topic)
     images: dict[int, np.ndarray] = {}
-    truths: dict[int, object] = {}
-    current: list[tuple[int, np.ndarray, object]] = []
+    truths: dict[int, Skeleton] = {}
+    current: list[tuple[int, np.ndarray, Skeleton]] = []
     first, segment, emitted = None, None, 0
-    segment_ns = round(segment_s * NS)
+    segment_ns = round(segment_s * NS_PER_S)
     for topic, msg, _ in read_messages(path, [image_topic, truth_topic]):
-        stamp = _stamp(msg)
+        stamp = stamp_to_ns(msg.header.stamp)
         if topic == image_topic:
             try:
                 images[stamp] = decode_image(msg)
             except UndecodableFrameError:
                 continue
         else:
-            truths[stamp] = msg
+            try:
+                truths[stamp] = msg_to_skeleton(msg)
+            except ValueError as err:
+                raise BagError(path, str(err), truth_topic) from None
         if stamp not in images or stamp not in truths:
             continue
         first = stamp if first is None else first

@@ -28,6 +28,8 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from skeleton_perception.skeleton_msg import GraphTypes
+
 PACKAGE = "skeleton_perception"
 OUR_MESSAGES = ("SkeletonJoint", "SkeletonLink", "SkeletonGraph")
 
@@ -151,6 +153,15 @@ class BagWriter:
 
 
 # ------------------------------------------------------------------ message builders
+
+
+def graph_types(store: Typestore) -> GraphTypes:
+    """The store's SkeletonGraph classes, for :mod:`skeleton_perception.skeleton_msg`."""
+    return GraphTypes(
+        graph=store.types[f"{PACKAGE}/msg/SkeletonGraph"],
+        joint=store.types[f"{PACKAGE}/msg/SkeletonJoint"],
+        link=store.types[f"{PACKAGE}/msg/SkeletonLink"],
+    )
 
 
 def header(store: Typestore, t_ns: int, frame_id: str = "camera_optical_frame") -> object:

@@ -249,8 +249,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``skeleton-perception train-transporter``."""
-    from skeleton_perception.training.evaluation.evaluate import dataset_name
     from skeleton_perception.training.sim.datasets import get_dataset
+    from skeleton_perception.training.sim.storage import dataset_name
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -39,6 +39,8 @@ from skeleton_perception.training.evaluation.matching import (
 
 from skeleton_perception.atomic import atomic_path, write_bytes_atomic
 from skeleton_perception.deprojection import DepthWindow, PinholeCamera, deproject
+from skeleton_perception.drawing import draw_skeleton, id_colors, upscale_for
+from skeleton_perception.skeleton_msg import ground_truth_skeleton
 
 # sim_camera's defaults (skeleton_perception/nodes/sim_camera_node.py; a test checks
 # that they agree).
@@ -271,19 +273,17 @@ def draw_figure(row, out: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from skeleton_perception.training.evaluation.figures import id_colour
 
     frame, sk, pred, _, surface = row
     fig = plt.figure(figsize=(10, 4.2))
     ax = fig.add_subplot(1, 2, 1)
-    ax.imshow(frame.image)
     vis = frame.visible
-    ax.scatter(*frame.joints[vis].T, s=40, color="white", marker="x", label="true joint")
-    for a, b in sk.links:
-        ax.plot(*sk.joints[[a, b]].T, color="white", lw=1.5)
-    for xy, i in zip(sk.joints, sk.joint_ids, strict=True):
-        ax.scatter(*xy, s=30, color=id_colour(i), edgecolors="black", linewidths=0.5)
-    ax.set_title("detector (2D); true joints ×")
+    height, width = frame.image.shape[:2]
+    truth = ground_truth_skeleton(frame.joints, vis, frame.adjacency, (width, height))
+    upscale = upscale_for(frame.image, 480)
+    drawn = draw_skeleton(frame.image, sk, ground_truth=truth, upscale=upscale)
+    ax.imshow(drawn, extent=(-0.5, width - 0.5, height - 0.5, -0.5))
+    ax.set_title("detector (2D); true skeleton in white")
     ax.axis("off")
     ax3 = fig.add_subplot(1, 2, 2, projection="3d")
 
@@ -295,8 +295,8 @@ def draw_figure(row, out: str | Path) -> Path:
     for a, b in sk.links:
         if ok[a] and ok[b]:
             ax3.plot(*show(pred.points[[a, b]]), color="grey", lw=2)
-    for p, i in zip(pred.points[ok], sk.joint_ids[ok], strict=True):
-        ax3.scatter(*show(p[None]), s=40, color=id_colour(i), edgecolors="black")
+    for p, colour in zip(pred.points[ok], id_colors(sk.joint_ids[ok]), strict=True):
+        ax3.scatter(*show(p[None]), s=40, color=colour, edgecolors="black")
     adj = np.triu(frame.adjacency, 1)
     for a, b in zip(*np.nonzero(adj), strict=True):
         if vis[a] and vis[b]:

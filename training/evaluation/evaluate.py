@@ -47,6 +47,7 @@ from skeleton_perception.training.evaluation.protocol import (
     Evaluator,
     structure_frame,
 )
+from skeleton_perception.training.sim.storage import dataset_name
 
 from skeleton_perception.atomic import write_bytes_atomic
 
@@ -112,19 +113,6 @@ def _log_seconds(path: Path) -> float | None:
             except (TypeError, ValueError):
                 return None
     return None
-
-
-def dataset_name(data: str | Path, override: str | None = None) -> str:
-    """The dataset a folder holds: ``--dataset``, else its ``dataset.json``, else its name."""
-    if override:
-        return override
-    info = Path(data) / "dataset.json"
-    if info.exists():
-        try:
-            return str(json.loads(info.read_text())["identity"]["dataset"])
-        except (KeyError, ValueError, TypeError):
-            pass
-    return Path(data).resolve().name
 
 
 def make_predictor(

@@ -1,9 +1,10 @@
 """Figures like the paper's Fig. 3 / Fig. 5: input, predicted joints + skeleton, ground truth.
 
 Columns are frames of one episode; rows are the input image, each method's prediction and
-the ground truth. A joint's colour depends only on its id (the point id for our model, the
-keypoint index for Transporter, the joint index for the ground truth), so a joint that
-keeps its colour along a row is tracked consistently.
+the ground truth, drawn by :func:`skeleton_perception.drawing.draw_skeleton`. A joint's
+colour depends only on its id (the point id for our model, the keypoint index for
+Transporter, the joint index for the ground truth), so a joint that keeps its colour along
+a row is tracked consistently.
 """
 
 from __future__ import annotations
@@ -14,22 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from skeleton_perception.atomic import atomic_path
+from skeleton_perception.drawing import draw_skeleton, upscale_for
 from skeleton_perception.skeleton import Skeleton
+from skeleton_perception.skeleton_msg import ground_truth_skeleton
 
-
-def id_colour(i: int) -> tuple[float, float, float]:
-    """A stable colour per id (matplotlib's tab20, dark shades first, cycled)."""
-    import matplotlib
-
-    i = int(i) % 20
-    return tuple(matplotlib.colormaps["tab20"]((2 * i) % 20 + i // 10)[:3])
-
-
-def _draw(ax, joints: np.ndarray, ids: np.ndarray, links: np.ndarray, scale: float) -> None:
-    for a, b in links:
-        ax.plot(*joints[[a, b]].T, color="white", lw=1.5 * scale, alpha=0.9)
-    for xy, i in zip(joints, ids, strict=True):
-        ax.scatter(*xy, s=28 * scale**2, color=id_colour(i), edgecolors="black", linewidths=0.5)
+# Panels are drawn at about this many pixels on their longer side.
+PANEL_PX = 192
 
 
 def episode_figure(
@@ -68,25 +59,20 @@ def episode_figure(
     fig, axes = plt.subplots(
         len(rows), len(cols), figsize=(1.7 * len(cols), 1.8 * len(rows)), squeeze=False
     )
-    gt_links = np.argwhere(np.triu(truth_adjacency, 1))
+    upscale = upscale_for(frames[0], PANEL_PX)
     for c, t in enumerate(cols):
+        truth = ground_truth_skeleton(truth_joints[t], truth_visible[t], truth_adjacency, (W, H))
+        dimmed = (frames[t] * 0.55).astype(np.uint8)
         for r, label in enumerate(rows):
             ax = axes[r, c]
-            ax.imshow(frames[t] if r == 0 else (frames[t] * 0.55).astype(np.uint8))
-            ax.set_xlim(-0.5, W - 0.5)
-            ax.set_ylim(H - 0.5, -0.5)
+            if r == 0:
+                panel = frames[t]
+            else:
+                skel = truth if label == "ground truth" else predictions[label][t]
+                panel = draw_skeleton(dimmed, skel, radius=5, thickness=3, upscale=upscale)
+            ax.imshow(panel, extent=(-0.5, W - 0.5, H - 0.5, -0.5))
             ax.set_xticks([])
             ax.set_yticks([])
-            if label == "ground truth":
-                vis = truth_visible[t]
-                keep = gt_links[vis[gt_links[:, 0]] & vis[gt_links[:, 1]]]
-                idx = np.flatnonzero(vis)
-                remap = -np.ones(len(vis), int)
-                remap[idx] = np.arange(len(idx))
-                _draw(ax, truth_joints[t][idx], idx, remap[keep], 1.0)
-            elif r > 0:
-                skel = predictions[label][t]
-                _draw(ax, np.asarray(skel.joints), skel.joint_ids, np.asarray(skel.links), 1.0)
             if c == 0:
                 ax.set_ylabel(label, fontsize=8)
             if r == 0:

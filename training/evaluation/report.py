@@ -1,16 +1,19 @@
 """``skeleton-perception report``: assemble RESULTS.md from evaluation JSON files.
 
-First one table over all datasets of what the node publishes per image (joint set
-``frame``): the shipped default, the per-dataset models, the Transporter, chance and any
-supervised oracle, next to the paper's own row. Then for each dataset found in
-``--results``: our measured numbers, the paper's (Tables I-III),
-the Transporter baseline and the chance row side by side; the hardware and training time
-of every checkpoint; and the figures written by ``evaluate --figure`` named
-``<images>/<dataset>-*.png``.
+The file opens with a short summary (:func:`summary_section`: per-image joint F1 of each
+kind of model on every dataset, and links to the lab notes), then one table over all
+datasets of what the node publishes per image (joint set ``frame``): the shipped default,
+the per-dataset models, the Transporter, chance and any supervised oracle, next to the
+paper's own row; the 3D table of ``eval-3d``. Then for each dataset found in
+``--results``: our measured numbers, the paper's (Tables I-III), the Transporter baseline
+and the chance row side by side; the hardware and training time of every checkpoint; and
+the figures written by ``evaluate --figure`` named ``<images>/<dataset>-*.png``. Dated
+lab notes live apart, in docs/notebook/ (``--notes`` names the page the summary links to).
 
 Example::
 
-    skeleton-perception report --results results/ --out RESULTS.md
+    skeleton-perception report --results results/ --out RESULTS.md \
+        --notes docs/notebook/results-notes.md
 """
 
 from __future__ import annotations
@@ -291,6 +294,29 @@ def _headline_role(result: dict) -> tuple[int, str] | None:
     return None
 
 
+def headline_rows(results: list[dict]) -> dict[str, list[tuple[int, str, dict]]]:
+    """The per-image table's rows by dataset: ``(role, label, metrics)``, in table order.
+
+    Role 0 is the paper's own row (Tables I-II), then the roles of :func:`_headline_role`.
+    """
+    by_dataset: dict[str, list[tuple[int, str, dict]]] = {}
+    for r in results:
+        role = _headline_role(r)
+        if role is not None:
+            metrics = {
+                **r["summary"]["joints"],
+                "bcc": (r["summary"]["structure"] or {}).get("bcc"),
+            }
+            by_dataset.setdefault(r["dataset"], []).append((*role, metrics))
+    for dataset, rows in by_dataset.items():
+        rows.sort(key=lambda row: row[:2])
+        key = paper.paper_key(dataset)
+        if key in paper.TABLE2_OURS:
+            ref = {**paper.TABLE2_OURS[key], "bcc": paper.TABLE1_OURS[key]["bcc"]}
+            rows.insert(0, (0, "Ours (paper, Tables I-II)", ref))
+    return by_dataset
+
+
 def headline_section(results: list[dict]) -> str:
     """The per-image table over all datasets (joint set ``frame``), with the paper's row."""
     lines = [
@@ -306,29 +332,18 @@ def headline_section(results: list[dict]) -> str:
         "| Dataset | Method | " + " | ".join(HEADLINE_HEADERS) + " |",
         "|" + "---|" * (len(HEADLINE_HEADERS) + 2),
     ]
-    by_dataset: dict[str, list[tuple[int, str, dict]]] = {}
-    for r in results:
-        role = _headline_role(r)
-        if role is not None:
-            metrics = {
-                **r["summary"]["joints"],
-                "bcc": (r["summary"]["structure"] or {}).get("bcc"),
-            }
-            by_dataset.setdefault(r["dataset"], []).append((*role, metrics))
+    by_dataset = headline_rows(results)
     for dataset in sorted(by_dataset):
         key = paper.paper_key(dataset)
-        rows = sorted(by_dataset[dataset], key=lambda row: row[:2])
-        if key in paper.TABLE2_OURS:
-            ref = {**paper.TABLE2_OURS[key], "bcc": paper.TABLE1_OURS[key]["bcc"]}
-            rows.insert(0, (0, "Ours (paper, Tables I-II)", ref))
         name = paper.DISPLAY.get(key, dataset) if key else dataset
-        for i, (_, label, metrics) in enumerate(rows):
+        for i, (_, label, metrics) in enumerate(by_dataset[dataset]):
             cells = [tables.fmt(metrics.get(c), c) for c in HEADLINE_COLUMNS]
             lines.append("| " + " | ".join([name if i == 0 else "", label, *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
-HEADER = """# Results
+# Where the paper's protocol is described, and the paper's ablations (Table IV) quoted.
+PROTOCOL = """## Per dataset: the paper's protocol
 
 Every number below was measured by `skeleton-perception evaluate` on held-out test
 episodes with the paper's protocol (docs/evaluation.md: matching on whole-episode
@@ -337,11 +352,72 @@ binarised at 0.5), next to the paper's published numbers (Tables I-III, marked *
 and a chance row scored by the same code. Measured and published numbers come from
 different data (our MuJoCo re-generation, fewer training steps on other hardware): read
 the paper rows as the target, not as a like-for-like comparison.
-
-Ablations (paper Table IV, full model minus ablated, averaged over datasets): without
-l_uniform: S.Bcc +0.064, J.F1 +0.104; without l_sparse: S.Bcc +0.112, J.F1 +0.152,
-J.Diff -6.56.
 """
+
+
+def _ablation_note() -> str:
+    """The paper's Table IV averages, as one sentence (from :data:`paper.TABLE4`)."""
+
+    def cells(key: str, columns: tuple[str, ...]) -> str:
+        names = {"structure.bcc": "S.Bcc", "joints.f1": "J.F1", "joints.diff": "J.Diff"}
+        return ", ".join(f"{names[c]} {paper.TABLE4[key][c]:+g}" for c in columns)
+
+    return (
+        "Ablations (paper Table IV, full model minus ablated, averaged over datasets): without\n"
+        f"l_uniform: {cells('no_uniform', ('structure.bcc', 'joints.f1'))}; without l_sparse: "
+        f"{cells('no_sparse', ('structure.bcc', 'joints.f1', 'joints.diff'))}.\n"
+    )
+
+
+# The summary's rows: the per-image table's roles (see _headline_role), in this order.
+SUMMARY_ROLES = {
+    0: "The paper (its protocol on its data: the target, not a like-for-like comparison)",
+    1: "Ours, shipped default (`weights/default.pt`)",
+    2: "Ours, per-dataset model (the best row of each dataset)",
+    3: "Transporter [11] (our re-implementation)",
+    4: "Supervised oracle (never shipped: a ceiling)",
+    5: "Chance: random skeleton",
+}
+
+
+def summary_section(results: list[dict], notes: str | None = None) -> str:
+    """The opening of RESULTS.md: title, what was measured, per-image joint F1 by model.
+
+    Every number comes from the per-image table (:func:`headline_rows`); for a role with
+    several rows on one dataset (e.g. two per-dataset models) the highest is given.
+
+    Args:
+        results: the evaluation results.
+        notes: path (relative to RESULTS.md) of the lab notes the summary links to.
+    """
+    rows = headline_rows(results)
+    datasets = sorted(rows)
+    names = [
+        paper.DISPLAY.get(paper.paper_key(d), d) if paper.paper_key(d) else d for d in datasets
+    ]
+    lines = [
+        "# Results",
+        "",
+        "Generated by `skeleton-perception report` from `results/*.json` (`skeleton-perception",
+        "evaluate` on held-out test episodes, the paper's protocol: "
+        "[docs/evaluation.md](docs/evaluation.md)).",
+        "Per image, joint F1 on the test splits, " + " / ".join(names) + ":",
+        "",
+    ]
+    for role, label in SUMMARY_ROLES.items():
+        cells = []
+        for d in datasets:
+            values = [m.get("f1") for r, _, m in rows[d] if r == role and m.get("f1") is not None]
+            cells.append(tables.fmt(max(values)) if values else "n/a")
+        if any(c != "n/a" for c in cells):
+            lines.append(f"- {label}: " + " / ".join(cells))
+    lines.append("")
+    where = f"[{Path(notes).name}]({notes})" if notes else "docs/notebook/"
+    lines += [
+        "Every metric is in the tables below. How each model came about, what was tried and",
+        f"what limits the scores: the lab notes ({where}) and [docs/model.md](docs/model.md).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def depth_section(folder: str | Path) -> str:
@@ -380,21 +456,21 @@ def depth_section(folder: str | Path) -> str:
 
 
 def build_report(
-    results: list[dict], out: Path, images: Path, notes: str = "", depth: str = ""
+    results: list[dict], out: Path, images: Path, notes: str | None = None, depth: str = ""
 ) -> str:
     """The whole markdown document.
 
-    ``notes`` (markdown) goes after the per-image table, ``depth`` (:func:`depth_section`)
-    after the notes.
+    The summary (linking to ``notes``, a path relative to ``out``), the per-image table,
+    ``depth`` (:func:`depth_section`), then the paper's protocol and one section per
+    dataset.
     """
     by_dataset: dict[str, list[dict]] = {}
     for r in results:
         by_dataset.setdefault(r["dataset"], []).append(r)
-    sections = [HEADER, headline_section(results)]
-    if notes.strip():
-        sections.append(notes.strip() + "\n")
+    sections = [summary_section(results, notes), headline_section(results)]
     if depth:
         sections.append(depth)
+    sections.append(PROTOCOL + "\n" + _ablation_note())
     for dataset in sorted(by_dataset):
         sections.append(dataset_section(dataset, by_dataset[dataset], out.parent, images))
     return "\n".join(sections).rstrip() + "\n"
@@ -405,7 +481,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", default="results", help="folder of evaluation JSONs")
     parser.add_argument("--out", default="RESULTS.md", help="markdown file to write")
     parser.add_argument("--images", default="docs/images", help="folder of figures")
-    parser.add_argument("--notes", help="markdown file inserted after the header (reading notes)")
+    parser.add_argument(
+        "--notes",
+        help="the lab notes (markdown) that the summary links to, e.g. "
+        "docs/notebook/results-notes.md; they stay in their own file",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -415,7 +495,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: no evaluation JSON in {args.results}")
         return 1
     out = Path(args.out)
-    notes = Path(args.notes).read_text() if args.notes else ""
+    notes = None
+    if args.notes:
+        if not Path(args.notes).is_file():
+            print(f"report: --notes {args.notes}: no such file")
+            return 1
+        notes = Path(os.path.relpath(Path(args.notes).resolve(), out.resolve().parent)).as_posix()
     images = Path(args.images).resolve()
     text = build_report(results, out.resolve(), images, notes, depth_section(args.results))
     write_bytes_atomic(out, text.encode())

@@ -7,14 +7,13 @@ Examples::
 
 Each source (a generated dataset directory, or a dataset rendered on the fly) gives one
 row per episode (episodes of different families first): its first frame as rendered,
-then frames spread over the episode, upscaled, with links drawn as white lines and joints
-as dots coloured by joint number (joints off the image are not drawn).
+then frames spread over the episode, upscaled, with the visible joints (coloured by joint
+number) and their links drawn by :func:`skeleton_perception.drawing.draw_skeleton`.
 """
 
 from __future__ import annotations
 
 import argparse
-import colorsys
 import sys
 from pathlib import Path
 
@@ -24,30 +23,16 @@ from skeleton_perception.training.sim.datasets import DATASETS, get_dataset
 from skeleton_perception.training.sim.episode import Episode, EpisodeConfig
 from skeleton_perception.training.sim.storage import EpisodeStore
 
+from skeleton_perception.drawing import draw_skeleton
+from skeleton_perception.skeleton_msg import ground_truth_skeleton
+
 
 def draw_ground_truth(frame: np.ndarray, joints, visible, adjacency, scale: int) -> np.ndarray:
-    """An upscaled copy of ``frame`` (RGB) with links and joints drawn on it."""
+    """An upscaled copy of ``frame`` (RGB) with the visible joints and their links drawn."""
     h, w = frame.shape[:2]
-    img = cv2.resize(frame, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
-    pts = (np.asarray(joints) + 0.5) * scale - 0.5  # pixel centres of the upscaled image
-    shift = 4  # sub-pixel drawing: coordinates are multiplied by 2**shift
-
-    def px(p):
-        return (round(float(p[0]) * 16), round(float(p[1]) * 16))
-
-    n = len(pts)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if adjacency[i, j]:
-                cv2.line(img, px(pts[i]), px(pts[j]), (255, 255, 255), 1, cv2.LINE_AA, shift)
-    for i in range(n):
-        if visible[i]:
-            rgb = colorsys.hsv_to_rgb(i / max(n, 1), 0.9, 1.0)
-            colour = tuple(int(255 * c) for c in rgb)
-            radius = max(1.0, 0.5 * scale + 0.5)
-            cv2.circle(img, px(pts[i]), int((radius + 1) * 16), (0, 0, 0), -1, cv2.LINE_AA, shift)
-            cv2.circle(img, px(pts[i]), int(radius * 16), colour, -1, cv2.LINE_AA, shift)
-    return img
+    truth = ground_truth_skeleton(joints, visible, adjacency, (w, h))
+    radius = scale + 1
+    return draw_skeleton(frame, truth, radius=radius, thickness=1, upscale=scale)
 
 
 def episode_row(ep: Episode, num_frames: int, scale: int, label: str) -> np.ndarray:

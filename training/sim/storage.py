@@ -46,6 +46,17 @@ _PNG_OPTIONS = [
 ]
 
 
+def dataset_name(root: str | Path, override: str | None = None) -> str:
+    """The dataset a folder holds: ``override``, else its ``dataset.json``, else its name."""
+    if override:
+        return override
+    try:
+        info = json.loads((Path(root) / "dataset.json").read_text())
+        return str(info["identity"]["dataset"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return Path(root).resolve().name
+
+
 class CorruptShardError(RuntimeError):
     """A shard failed its checksum or could not be decoded."""
 

@@ -1,9 +1,12 @@
-"""The ``skeleton-perception`` command line.
+"""The ``skeleton-perception`` command line: a dispatcher over both packages.
 
 Each sub-command lives in its own module, which provides ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command runs, so
-``skeleton-perception --help`` is instant and the training package never imports rclpy
-(the ROS-based ``demo`` command lives in the runtime package).
+``skeleton-perception --help`` is instant and needs neither torch nor ROS. The commands
+are the offline ones of :mod:`skeleton_perception.training` and the ROS-based ``demo``
+(:mod:`skeleton_perception.nodes.demo`); the dispatcher sits above both so that the
+training package never imports the nodes. Nothing imports this module but the console
+script (``python -m skeleton_perception.cli`` does the same).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """Conversions between ROS messages and numpy arrays (no rclpy, no cv_bridge).
 
 ``sensor_msgs/Image`` <-> numpy for the common encodings (row padding through ``step``,
-big-endian data), ``sensor_msgs/CompressedImage`` -> RGB, :class:`Skeleton` <->
-``SkeletonGraph``, 3D points -> ``SkeletonGraph3D`` and ``sensor_msgs/CameraInfo``
-helpers. Pure functions on message
-objects: the nodes call them, the tests build messages by hand.
+big-endian data), ``sensor_msgs/CompressedImage`` -> RGB, the rclpy classes of
+``SkeletonGraph`` (:data:`GRAPH_TYPES`, for :mod:`skeleton_perception.skeleton_msg`, the
+one Skeleton <-> SkeletonGraph mapping), 3D points -> ``SkeletonGraph3D`` and
+``sensor_msgs/CameraInfo`` helpers. Pure functions on message objects: the nodes call
+them, the tests build messages by hand. This module imports the ROS message packages, so
+it lives beside the nodes; the core (``skeleton_perception`` outside ``nodes/``) does not.
 
 The PyPI ``cv-bridge`` package is a broken ROS 1 repackaging; this module replaces the
 two functions of it that a perception node needs.
@@ -22,6 +24,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from skeleton_perception.deprojection import pinhole_camera_info
 from skeleton_perception.msg import (
     SkeletonGraph,
     SkeletonGraph3D,
@@ -29,7 +32,15 @@ from skeleton_perception.msg import (
     SkeletonJoint3D,
     SkeletonLink,
 )
-from skeleton_perception.skeleton import Skeleton
+from skeleton_perception.skeleton_msg import (
+    NS_PER_S,
+    GraphTypes,
+    ground_truth_skeleton,
+    skeleton_to_msg,
+)
+
+# The rclpy message classes of a SkeletonGraph.
+GRAPH_TYPES = GraphTypes(SkeletonGraph, SkeletonJoint, SkeletonLink)
 
 # Default upper bound on width * height accepted from the wire (4096 x 4096).
 DEFAULT_MAX_PIXELS = 4096 * 4096
@@ -275,56 +286,6 @@ def rgb_to_compressed(
 # ------------------------------------------------------------------- SkeletonGraph
 
 
-def skeleton_to_msg(skeleton: Skeleton, header: Header | None = None) -> SkeletonGraph:
-    """Builds a SkeletonGraph from a Skeleton (links are written as joint ids, a < b)."""
-    msg = SkeletonGraph()
-    if header is not None:
-        msg.header = header
-    width, height = skeleton.image_size
-    msg.image_width, msg.image_height = int(width), int(height)
-    ids = np.asarray(skeleton.joint_ids, np.int64).reshape(-1)
-    joints = np.asarray(skeleton.joints, np.float64).reshape(-1, 2)
-    scores = np.asarray(skeleton.joint_scores, np.float64).reshape(-1)
-    msg.joints = [
-        SkeletonJoint(id=int(i), x=float(x), y=float(y), score=float(s))
-        for i, (x, y), s in zip(ids.tolist(), joints.tolist(), scores.tolist(), strict=True)
-    ]
-    link_ids = np.sort(np.asarray(skeleton.link_ids, np.int64).reshape(-1, 2), axis=1)
-    link_scores = np.asarray(skeleton.link_scores, np.float64).reshape(-1)
-    msg.links = [
-        SkeletonLink(joint_a=int(a), joint_b=int(b), score=float(s))
-        for (a, b), s in zip(link_ids.tolist(), link_scores.tolist(), strict=True)
-    ]
-    return msg
-
-
-def msg_to_skeleton(msg: SkeletonGraph) -> Skeleton:
-    """Builds a Skeleton from a SkeletonGraph.
-
-    Raises:
-        ValueError: a link names a joint id that is not in ``msg.joints``.
-    """
-    ids = np.array([j.id for j in msg.joints], np.int64)
-    row_of = {int(i): r for r, i in enumerate(ids.tolist())}
-    links = np.zeros((len(msg.links), 2), np.int64)
-    for k, link in enumerate(msg.links):
-        try:
-            links[k] = (row_of[link.joint_a], row_of[link.joint_b])
-        except KeyError as err:
-            raise ValueError(
-                f"SkeletonGraph link {k} ({link.joint_a}, {link.joint_b}) names joint id "
-                f"{err.args[0]}, which is not among its joints"
-            ) from None
-    return Skeleton(
-        joints=np.array([(j.x, j.y) for j in msg.joints], np.float32).reshape(-1, 2),
-        joint_ids=ids,
-        joint_scores=np.array([j.score for j in msg.joints], np.float32),
-        links=links,
-        link_scores=np.array([lk.score for lk in msg.links], np.float32),
-        image_size=(int(msg.image_width), int(msg.image_height)),
-    )
-
-
 def ground_truth_to_msg(
     joints: np.ndarray,
     visible: np.ndarray,
@@ -332,10 +293,7 @@ def ground_truth_to_msg(
     image_size: tuple[int, int],
     header: Header | None = None,
 ) -> SkeletonGraph:
-    """Builds the ground-truth SkeletonGraph of a simulated frame.
-
-    Joint ids are the ground-truth joint indices; only visible joints are listed, links
-    join two visible joints of the adjacency matrix; every score is 1.
+    """Builds the ground-truth SkeletonGraph of a simulated frame (see ground_truth_skeleton).
 
     Args:
         joints: (J, 2) pixel xy.
@@ -344,20 +302,8 @@ def ground_truth_to_msg(
         image_size: (width, height) of the image.
         header: copied into the message.
     """
-    joints = np.asarray(joints, np.float32).reshape(-1, 2)
-    visible = np.asarray(visible, bool).reshape(-1)
-    keep = np.flatnonzero(visible)
-    adj = np.asarray(adjacency, bool)[np.ix_(keep, keep)]
-    a, b = np.nonzero(np.triu(adj, k=1))
-    skeleton = Skeleton(
-        joints=joints[keep],
-        joint_ids=keep.astype(np.int64),
-        joint_scores=np.ones(len(keep), np.float32),
-        links=np.stack([a, b], axis=1).astype(np.int64),
-        link_scores=np.ones(len(a), np.float32),
-        image_size=(int(image_size[0]), int(image_size[1])),
-    )
-    return skeleton_to_msg(skeleton, header)
+    skeleton = ground_truth_skeleton(joints, visible, adjacency, image_size)
+    return skeleton_to_msg(skeleton, GRAPH_TYPES, header)
 
 
 def skeleton_3d_to_msg(
@@ -440,16 +386,9 @@ def make_camera_info(
         intrinsics: (fx, fy, cx, cy) in pixels.
         header: copied into the message.
     """
-    fx, fy, cx, cy = (float(v) for v in intrinsics)
-    msg = CameraInfo()
+    msg = CameraInfo(**pinhole_camera_info(width, height, intrinsics))
     if header is not None:
         msg.header = header
-    msg.width, msg.height = int(width), int(height)
-    msg.distortion_model = "plumb_bob"
-    msg.d = [0.0] * 5
-    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg
 
 
@@ -462,11 +401,6 @@ def camera_info_intrinsics(msg: CameraInfo) -> tuple[float, float, float, float]
     return fx, fy, cx, cy
 
 
-def stamp_to_ns(stamp: Time) -> int:
-    """Converts a builtin_interfaces/Time to integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 def ns_to_stamp(ns: int) -> Time:
     """Converts integer nanoseconds to a builtin_interfaces/Time."""
-    return Time(sec=int(ns // 1_000_000_000), nanosec=int(ns % 1_000_000_000))
+    return Time(sec=int(ns // NS_PER_S), nanosec=int(ns % NS_PER_S))
