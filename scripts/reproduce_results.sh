@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|appearance|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -431,10 +431,50 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
         --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$short-$name-val.json"
     done
   done
+  # Longer: the best of each pair resumed to 3,000 steps (both lost on val).
+  for run in cp-control:cartpoles:models/cartpoles-points.pt:loss.cover_shapes=false:3.0 \
+             sw-shapes:swimmers:models/swimmers.pt:loss.cover_shapes=true:1.5; do
+    IFS=: read -r src d parent flag sigma <<< "$run"
+    rm -rf "runs/s8/$src-long" && cp -r "runs/s8/$src" "runs/s8/$src-long"
+    $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
+      --out "runs/s8/$src-long" --resume --steps 3000 "${FT[@]}" "$flag" \
+      loss.cover_sigma="$sigma" \
+      model.structure=fixed "$(ids "$parent")"
+    $SP evaluate --model ours --checkpoint "runs/s8/$src-long/checkpoint.pt" \
+      --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$src-long-val.json"
+  done
+  # Kept by the rule: Cartpoles' control (shapes lost), Swimmers with shapes; test rows.
+  for kept in runs/s8/cp-control:models/cartpoles-points.pt:cartpoles \
+              runs/s8/sw-shapes:models/swimmers.pt:swimmers; do
+    IFS=: read -r run model d <<< "$kept"
+    .venv/bin/python scripts/ship_model.py "$run" --after-model "$model" --out "$model"
+    $SP evaluate --model ours --checkpoint "$model" --data "data/v2/$d" \
+      --label "Ours, per-dataset model, fixed joints" --out "results/$d-ours-fixed.json" \
+      --figure "docs/images/$d-ours-fixed.png"
+  done
+  ;;
+appearance)
+  # Issue 16: the held-out appearance split (20 episodes) beside the first 20 test episodes
+  # (the same bytes as data/v2's), scored by the same evaluate (docs/data.md, "Appearance").
+  # Not part of `all`; the JSONs go to runs/appearance (not results/, which feeds RESULTS.md).
+  for d in cartpoles swimmers; do
+    $SP generate --dataset "$d" --episodes 0 --val-episodes 0 --test-episodes 60 \
+      --appearance-episodes 20 --out "data/appearance/$d" --quiet
+    m="models/$d.pt"
+    [ "$d" = cartpoles ] && m=models/cartpoles-points.pt
+    for split in test appearance; do
+      for tag in default ours; do
+        ckpt=$m
+        [ "$tag" = default ] && ckpt=skeleton_perception/weights/default.pt
+        $SP evaluate --model ours --checkpoint "$ckpt" --data "data/appearance/$d" \
+          --split "$split" --episodes 20 --label "$tag" --out "runs/appearance/$d-$tag-$split.json"
+      done
+    done
+  done
   ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, depth3d, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, depth3d, appearance, report, all)" >&2; exit 2 ;;
 esac
 done

@@ -252,3 +252,28 @@ def test_f1_at_half_epsilon_counts_only_the_closer_matches():
     joints = ev.summarize()["joints"]
     assert joints["f1"] == pytest.approx(1.0)
     assert joints["f1_half_eps"] == pytest.approx(0.5)
+
+
+def test_border_fraction_counts_published_joints_within_two_pixels_of_the_border():
+    # 65x65: the image spans [-0.5, 64.5]; 2 px from the left edge is x = 1.5.
+    truth = chain_truth()
+    pred = perfect(truth)
+    pred.joints[:, 0] = [1.5, 30.0]  # exactly 2 px from the left edge: counts
+    pred.joints[:, 1] = [30.0, 1.6]  # 2.1 px from the top edge: does not
+    pred.joints[:5, 2] = [30.0, 63.0]  # 1.5 px from the bottom edge, in 5 of 10 frames
+    pred.joints[:, 3] = [70.0, 30.0]  # outside the image: counts
+    pred.present[:, 3] = False  # ... unless it is not published
+    pred.present[:2, 3] = True  # published in 2 frames
+    s = score(truth, pred)
+    # border joints: 10 (joint 0) + 5 (joint 2) + 2 (joint 3); published: 3 * 10 + 2.
+    assert s["joints"]["border_fraction"] == pytest.approx(17 / 32)
+    assert metrics.near_border(np.array([[[64.5 - 2.01, 30]]]), np.ones((1, 1)), SIZE).sum() == 0
+    assert score(truth, perfect(truth))["joints"]["border_fraction"] == 0.0
+
+
+def test_border_fraction_is_nan_without_published_joints():
+    truth = chain_truth()
+    pred = perfect(truth)
+    pred.present[:] = False
+    pred.adjacency = None
+    assert math.isnan(score(truth, pred)["joints"]["border_fraction"])

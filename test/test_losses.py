@@ -21,6 +21,7 @@ from skeleton_perception.training.losses import (
     relaxed_max,
     segment_distance,
     sparse_loss,
+    thick_parts,
     uniform_loss,
 )
 
@@ -283,6 +284,24 @@ def test_cover_shapes_start_as_the_plain_tubes_and_grow_a_blob_over_a_box():
     assert 9 < sizes[0, 0] < 14 and 4 < sizes[0, 1] < 7  # the hinge's blob: the box's half-sizes
     assert sizes[1].max() < 1.5  # the tip's shrinks: nothing to cover around it
     assert cover_loss(S, xy, fg, 1.5, shapes) < plain / 5
+
+
+def test_thick_parts_keep_the_cart_and_drop_the_pole_from_the_cover_loss():
+    fg = torch.zeros(1, 64, 64, dtype=torch.bool)
+    fg[0, 10:21, 20:45] = True  # a cart: a box 25 x 11 px
+    fg[0, 20:51, 31:34] = True  # a pole 3 px wide hanging from it
+    thick = thick_parts(fg, 2)
+    assert thick[0, 10:21, 20:45].all() and not thick[0, 23:].any()  # the box, not the pole
+    assert thick.sum() == 13 * 27  # the box grown by one pixel
+    S = matrix(3, {(0, 1): 1.0, (0, 2): 1.0})  # the hinge linked to the tip and a third point
+    spare = torch.tensor([[[32.0, 15.0], [32.0, 50.0], [32.0, 30.0]]])  # the third on the pole
+    corner = torch.tensor([[[32.0, 15.0], [32.0, 50.0], [21.0, 11.0]]])  # on the box's corner
+    counted = cover_loss(S, spare, fg, 1.5) - cover_loss(S, corner, fg, 1.5)
+    left_out = cover_loss(S, spare, fg, 1.5, ignore=thick) - cover_loss(
+        S, corner, fg, 1.5, ignore=thick
+    )
+    assert counted > 0.02  # with the box counted, the corner pulls the spare point
+    assert abs(left_out) < counted / 10  # left out, nothing does
 
 
 def test_cover_term_uses_the_fixed_tree_and_trains_the_points_only():

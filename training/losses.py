@@ -86,6 +86,10 @@ class LossConfig:
             each joint is drawn as an axis-aligned rounded box of its own size (a cart,
             a torso) and each link as a tube of its own width, all starting at
             ``cover_sigma``; they are trained with the points and never used at inference.
+        cover_ignore_bodies: px; when > 0, the foreground's thick parts (what survives
+            an opening with a square of side 2 r + 1: a cart, a torso, not a limb) are
+            left out of the cover loss (:func:`thick_parts`), so that no tube is asked
+            to draw them. 0 = off.
         cover_threshold: summed absolute RGB difference from B above which a pixel is
             foreground.
     """
@@ -120,6 +124,7 @@ class LossConfig:
     cover_sigma: float = 1.5
     cover_threshold: float = 0.2
     cover_shapes: bool = False
+    cover_ignore_bodies: int = 0
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -388,8 +393,9 @@ def compute_losses(
     total = total + skel
     if cfg.points_near or cfg.points_length or cfg.points_cover:
         fg = (target - out["background"]).abs().sum(1).detach() > cfg.cover_threshold
+        ignore = thick_parts(fg, cfg.cover_ignore_bodies) if cfg.cover_ignore_bodies else None
         total = total + searched_skeleton_losses(
-            ps, pt, W, cfg, structure or SearchConfig(), parts, joint_ids, fg, shapes
+            ps, pt, W, cfg, structure or SearchConfig(), parts, joint_ids, fg, shapes, ignore
         )
     if cfg.link_logit_l2 and "link_logits" in out:
         parts["link_logit_l2"] = out["link_logits"].square().sum(-1).mean()
@@ -411,6 +417,7 @@ def searched_skeleton_losses(
     joint_ids: Sequence[int] | None = None,
     foreground: torch.Tensor | None = None,
     shapes: CoverShapes | None = None,
+    ignore: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """ℓ_near, ℓ_length and the cover loss of the source's skeleton, as a force on the points.
 
@@ -439,7 +446,7 @@ def searched_skeleton_losses(
     parts["points_length"] = frames_length(S, (ps, pt), size, cfg)
     total = cfg.points_near * parts["points_near"] + cfg.points_length * parts["points_length"]
     if cfg.points_cover and foreground is not None:
-        parts["points_cover"] = cover_loss(S, pt.xy, foreground, cfg.cover_sigma, shapes)
+        parts["points_cover"] = cover_loss(S, pt.xy, foreground, cfg.cover_sigma, shapes, ignore)
         total = total + cfg.points_cover * parts["points_cover"]
     return total
 
@@ -482,6 +489,7 @@ def cover_loss(
     foreground: torch.Tensor,
     sigma: float,
     shapes: CoverShapes | None = None,
+    ignore: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Binary cross-entropy between the links drawn as tubes and the foreground.
 
@@ -497,14 +505,17 @@ def cover_loss(
         foreground: (B, H, W) bool foreground of that frame.
         sigma: px (unused with ``shapes``).
         shapes: learnt blob and tube sizes, or None.
+        ignore: (B, H, W) bool pixels left out of the loss, or None.
     """
     B, H, W = foreground.shape
     i, j = pair_indices(S.shape[-1], S.device)
     used = S[:, i, j].sum(0) > 0  # pairs linked in some image of the batch
     i, j = i[used], j[used]
     target = foreground.reshape(B, -1).to(xy.dtype)  # (B, HW)
+    weight = None if ignore is None else (~ignore).reshape(B, -1).to(xy.dtype)  # (B, HW)
     if i.numel() == 0:  # nothing linked: nothing drawn (kept in the graph)
-        return F.binary_cross_entropy(torch.full_like(target, 1e-4) + 0 * xy.sum(), target)
+        nothing = torch.full_like(target, 1e-4) + 0 * xy.sum()
+        return F.binary_cross_entropy(nothing, target, weight)
     w = S[:, i, j]  # (B, E)
     width = shapes.tube_widths()[used] if shapes is not None else sigma  # (E,) or float
     ys, xs = torch.meshgrid(
@@ -523,7 +534,27 @@ def cover_loss(
         blob = torch.exp(-0.5 * offset.pow(4).sum(-1)) * linked[:, None, ids]  # (B, HW, K)
         drawn = torch.maximum(drawn, blob.amax(-1))
     drawn = drawn.clamp(1e-4, 1 - 1e-4)
-    return F.binary_cross_entropy(drawn, target)
+    return F.binary_cross_entropy(drawn, target, weight)
+
+
+def thick_parts(foreground: torch.Tensor, radius: int) -> torch.Tensor:
+    """The parts of a mask thicker than 2 ``radius`` + 1 px, grown by one pixel.
+
+    A morphological opening (erosion then dilation, square window of side 2 r + 1, by
+    max-pooling): limbs thinner than the window vanish, bodies stay.
+
+    Args:
+        foreground: (B, H, W) bool.
+        radius: r, px.
+
+    Returns:
+        (B, H, W) bool.
+    """
+    x = foreground[:, None].float()  # (B, 1, H, W)
+    k = 2 * radius + 1
+    eroded = -F.max_pool2d(-x, k, stride=1, padding=radius)
+    opened = F.max_pool2d(eroded, k, stride=1, padding=radius)
+    return F.max_pool2d(opened, 3, stride=1, padding=1)[:, 0] > 0
 
 
 @torch.no_grad()

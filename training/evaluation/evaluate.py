@@ -226,7 +226,8 @@ def print_tables(label: str, summary: dict, dataset: str) -> None:
     j = summary["joints"]
     print(
         f"\nPer image: joint F1 {j['f1']:.3f}, at ε/2 {j['f1_half_eps']:.3f}, "
-        f"consistency {j['consistency']:.3f}"
+        f"consistency {j['consistency']:.3f}, published joints within 2 px of the border "
+        f"{j['border_fraction']:.3f}"
     )
 
 

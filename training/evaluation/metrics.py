@@ -193,3 +193,38 @@ def consistency_flags(
     counted[:, has] &= gt_visible[:, match[has]]
     consistent = counted & (frame_match == match[None, :])
     return consistent, counted
+
+
+def near_border(
+    joints: np.ndarray, present: np.ndarray, image_size: tuple[int, int], margin_px: float = 2.0
+) -> np.ndarray:
+    """Which present predicted joints lie within ``margin_px`` of the image border.
+
+    Pixel centres are at integer coordinates (the top-left pixel's centre is (0, 0)), so
+    the image covers ``[-0.5, W - 0.5] x [-0.5, H - 0.5]``; a joint's distance to the
+    border is its distance to the nearest edge of that rectangle (negative outside it).
+
+    Args:
+        joints: (T, N, 2) predicted pixel xy (any value where absent).
+        present: (T, N) bool, predicted joint present.
+        image_size: (width, height) in pixels.
+        margin_px: A joint at most this far from the border counts.
+
+    Returns:
+        (T, N) bool, present and within ``margin_px`` of the border.
+    """
+    width, height = image_size
+    x, y = joints[..., 0], joints[..., 1]
+    to_edge = np.minimum.reduce([x + 0.5, width - 0.5 - x, y + 0.5, height - 0.5 - y])
+    with np.errstate(invalid="ignore"):
+        return present.astype(bool) & ~(to_edge > margin_px)
+
+
+def border_fraction(num_border: np.ndarray, num_pred: np.ndarray) -> float:
+    """Fraction of all predicted joints that lie on the border (NaN if none predicted).
+
+    Args:
+        num_border: (F,) per-frame counts from :func:`near_border`.
+        num_pred: (F,) predicted joints per frame.
+    """
+    return _ratio(np.sum(num_border), np.sum(num_pred))

@@ -24,11 +24,15 @@ Arrays kept by :meth:`Evaluator.evaluate` for episode e (:class:`EpisodeEval`):
   predicted joint present in the frame and its episode match visible there, within ε or
   not; ``pair_kept`` (M_e,) bool: which of them are within ε.
 * ``consistent`` / ``consistency_counted`` (T, N): consistency flags and their mask.
+* ``num_border`` (T,): predicted joints within ``border_px`` of the image border
+  (:func:`metrics.near_border`; a joint on the border is almost always background
+  structure, the failure of issue 16).
 * ``structure`` (4,) tp/fp/tn/fn of S^b vs S^gt, or None.
 
 :meth:`Evaluator.accumulate` stacks them over all E episodes and F = sum T frames into
 :class:`Accumulated`: ``precision`` / ``recall`` / ``diff`` (F,), ``frame_episode`` (F,),
-``pair_distance`` / ``pair_kept`` / ``pair_episode`` (M,), ``consistency`` (2,)
+``pair_distance`` / ``pair_kept`` / ``pair_episode`` (M,), ``num_pred`` / ``num_border``
+(F,), ``consistency`` (2,)
 [consistent, counted], ``structure`` (E, 4) or None. :meth:`Evaluator.summarize` returns
 the metric dict.
 
@@ -64,11 +68,14 @@ class EvalParams:
         epsilon: distance threshold in normalised [-1, 1] units (per dataset, paper Sec. VIII).
         link_threshold: S is binarised at this value (paper: 0.5).
         seed: seeds the choice of the one frame per episode that S is taken from.
+        border_px: A predicted joint at most this far from the image border counts as
+            "on the border" (``border_fraction``), in pixels.
     """
 
     epsilon: float
     link_threshold: float = 0.5
     seed: int = 0
+    border_px: float = 2.0
 
 
 def structure_frame(episode_index: int, num_frames: int, seed: int) -> int:
@@ -137,6 +144,7 @@ class EpisodeEval:
     pair_kept: np.ndarray
     consistent: np.ndarray
     consistency_counted: np.ndarray
+    num_border: np.ndarray
     structure: np.ndarray | None
 
 
@@ -151,6 +159,8 @@ class Accumulated:
     precision_half: np.ndarray  # (F,) at ε/2
     recall_half: np.ndarray  # (F,) at ε/2
     diff: np.ndarray  # (F,)
+    num_pred: np.ndarray  # (F,) predicted joints
+    num_border: np.ndarray  # (F,) predicted joints within border_px of the border
     pair_distance: np.ndarray  # (M,) every matched (frame, joint) pair
     pair_kept: np.ndarray  # (M,) bool, within ε
     pair_episode: np.ndarray  # (M,) row of episode_index each pair belongs to
@@ -206,6 +216,9 @@ class Evaluator:
             pair_kept=kept[matched],
             consistent=consistent,
             consistency_counted=counted,
+            num_border=metrics.near_border(
+                np.nan_to_num(pred.joints), present, truth.image_size, self.params.border_px
+            ).sum(axis=1),
             structure=structure,
         )
         self.episodes.append(result)
@@ -240,6 +253,8 @@ class Evaluator:
             precision_half=np.concatenate(precision_half),
             recall_half=np.concatenate(recall_half),
             diff=np.concatenate(diff),
+            num_pred=np.concatenate([ep.num_pred for ep in self.episodes]),
+            num_border=np.concatenate([ep.num_border for ep in self.episodes]),
             pair_distance=np.concatenate([ep.pair_distance for ep in self.episodes]),
             pair_kept=np.concatenate([ep.pair_kept for ep in self.episodes]),
             pair_episode=np.concatenate(pair_episode),
@@ -308,6 +323,7 @@ def _joint_summary(acc: Accumulated, frames, pairs, episodes) -> dict:
             float(np.mean(acc.precision_half[frames])), float(np.mean(acc.recall_half[frames]))
         ),
         "diff": float(np.mean(acc.diff[frames])),
+        "border_fraction": metrics.border_fraction(acc.num_border[frames], acc.num_pred[frames]),
         "f1_frame_mean": f1_frame,
         "num_frames": int(np.size(acc.precision[frames])),
         "num_matched_pairs": int(distances.size),

@@ -116,6 +116,23 @@ def look_rotation(forward: np.ndarray, up_hint: np.ndarray, roll: float = 0.0) -
     return np.stack([x, y, z], axis=1)
 
 
+def turn(rotation: np.ndarray, azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    """A camera orientation turned about the world's vertical and tilted down.
+
+    Args:
+        rotation: ``(3, 3)`` orientation (``cam_xmat`` layout, see :func:`project`).
+        azimuth_deg: Turn about the world z axis, degrees.
+        elevation_deg: Tilt about the camera's own x axis, degrees; positive looks down.
+
+    Returns:
+        The new ``(3, 3)`` orientation.
+    """
+    a, e = np.deg2rad(azimuth_deg), np.deg2rad(-elevation_deg)
+    rz = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(e), -np.sin(e)], [0.0, np.sin(e), np.cos(e)]])
+    return rz @ rotation @ rx
+
+
 @dataclass(frozen=True)
 class CameraTrack:
     """A camera for every frame of an episode."""

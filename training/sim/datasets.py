@@ -3,19 +3,24 @@
 Each episode's object variant is drawn uniformly from its split's variants, and every
 random choice of an episode comes from one generator seeded by
 :func:`episode_seed` ``(dataset, split, index)``, so any episode can be regenerated alone.
+The ``appearance`` split holds the test split's objects in a held-out look
+(:data:`.appearance.HELDOUT`: textures, colours, camera and light ranges that no other
+split uses).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from skeleton_perception.training.sim import families
+from skeleton_perception.training.sim.appearance import HELDOUT
 from skeleton_perception.training.sim.episode import Episode, EpisodeConfig, render_episode
 from skeleton_perception.training.sim.families import cartpoles, mwhc, spiders, swimmers
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "appearance")
+APPEARANCE_SPLIT = "appearance"
 
 _SPIDERS_SEEN = ("spider-3legs", "spider-6legs", "spider-7legs", "spider-8legs")
 _SPIDERS_UNSEEN = ("spider-4legs", "spider-5legs")
@@ -45,13 +50,19 @@ class DatasetSpec:
         return max(families.num_keypoints(v) for v in set(self.train) | set(self.test))
 
     def variants(self, split: str) -> tuple[str, ...]:
-        """Object variants of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
+        """Object variants of ``split`` (one of :data:`SPLITS`; ``appearance``: the test's)."""
         if split not in SPLITS:
             raise ValueError(f"{self.name}: unknown split {split!r}; choose from {SPLITS}")
-        return self.test if split == "test" else self.train
+        return self.train if split in ("train", "val") else self.test
 
     def episode(self, split: str, index: int, config: EpisodeConfig, base_seed: int = 0) -> Episode:
-        """Generates episode ``index`` of ``split`` (deterministic)."""
+        """Generates episode ``index`` of ``split`` (deterministic).
+
+        The ``appearance`` split always renders with :data:`.appearance.HELDOUT`, whatever
+        ``config.appearance`` says.
+        """
+        if split == APPEARANCE_SPLIT:
+            config = replace(config, appearance=HELDOUT)
         seed = episode_seed(self.name, split, index, base_seed)
         rng = np.random.default_rng(seed)
         variants = self.variants(split)

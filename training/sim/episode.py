@@ -13,16 +13,25 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+from skeleton_perception.training.sim.appearance import (
+    AppearanceConfig,
+    Look,
+    Sensor,
+    look_rng,
+    sample,
+)
 from skeleton_perception.training.sim.camera import (
     CameraTrack,
     inside,
     plan_camera,
     project,
     to_optical,
+    turn,
 )
 from skeleton_perception.training.sim.families.base import SimObject
 from skeleton_perception.training.sim.record import Episode
 from skeleton_perception.training.sim.render import FrameRenderer
+from skeleton_perception.training.sim.scene import SceneRenderer
 
 
 @dataclass(frozen=True)
@@ -33,11 +42,15 @@ class EpisodeConfig:
         num_frames: Frames per episode (the paper: 90).
         action_every: Frames between two random actions (the paper: 5).
         size: Image ``(height, width)``.
+        appearance: Domain randomisation ranges (:mod:`.appearance`); None: the plain
+            gradient background and the family's colours and camera, as rendered before
+            randomisation existed (the same bytes).
     """
 
     num_frames: int = 90
     action_every: int = 5
     size: tuple[int, int] = (64, 64)
+    appearance: AppearanceConfig | None = None
 
 
 @dataclass
@@ -92,12 +105,22 @@ class PlannedEpisode:
     adjacency: np.ndarray  # (J, J) bool
 
 
-def plan(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) -> PlannedEpisode:
-    """Simulates ``obj`` and plans its camera; the ground truth is ready, frames are not."""
+def plan(
+    obj: SimObject, rng: np.random.Generator, config: EpisodeConfig, look: Look | None = None
+) -> PlannedEpisode:
+    """Simulates ``obj`` and plans its camera; the ground truth is ready, frames are not.
+
+    ``look`` (randomised episodes) turns and tilts the family's view, scales its roam and
+    sets the field of view; ``rng`` is drawn from exactly as without it.
+    """
     rollout = simulate(obj, rng, config)
     rotation = obj.view(rng)
     roam = rng.uniform(*obj.roam)
     fovy = float(obj.model.cam_fovy[0])
+    if look is not None:
+        rotation = turn(rotation, look.azimuth_deg, look.elevation_deg)
+        roam = min(0.8, roam * look.roam_scale)
+        fovy = look.fovy_deg
     track = plan_camera(rollout.keypoints, rollout.root, rotation, fovy, config.size, rng, roam)
     joints = np.stack(
         [
@@ -195,13 +218,30 @@ class EpisodeRenderer:
 def render_episode(
     obj: SimObject, rng: np.random.Generator, config: EpisodeConfig, seed: int, index: int
 ) -> Episode:
-    """Simulates, plans and renders a whole episode of ``obj``."""
-    planned = plan(obj, rng, config)
-    renderer = EpisodeRenderer(planned, config.size)
+    """Simulates, plans and renders a whole episode of ``obj``.
+
+    With ``config.appearance``, the episode's look is drawn from its own generator
+    (:func:`.appearance.look_rng` of ``seed``) and the object is rendered into a
+    randomised scene (:mod:`.scene`), then degraded like a camera image.
+    """
+    if config.appearance is None:
+        planned = plan(obj, rng, config)
+        renderer = EpisodeRenderer(planned, config.size)
+        sensor = None
+    else:
+        look_gen = look_rng(seed)
+        look = sample(config.appearance, look_gen)
+        planned = plan(obj, rng, config, look)
+        renderer = SceneRenderer(planned, look, config.size, look_gen)
+        sensor = Sensor(look, config.size, look_gen)
+
     try:
-        frames = np.stack([renderer.frame(t) for t in range(config.num_frames)])
+        frames = [renderer.frame(t) for t in range(config.num_frames)]
     finally:
         renderer.close()
+    if sensor is not None:
+        frames = [sensor(f) for f in frames]
+    frames = np.stack(frames)
     return Episode(
         frames=frames,
         joints=planned.joints,

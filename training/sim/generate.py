@@ -4,6 +4,10 @@ Example::
 
     skeleton-perception generate --dataset spiders --episodes 1000 --out data/spiders --workers 2
 
+``--randomise`` renders the train/val/test splits with per-episode domain randomisation
+(:data:`.appearance.TRAINING`); ``--appearance-episodes N`` adds the held-out
+``appearance`` split (:data:`.appearance.HELDOUT`), with or without it.
+
 Every shard is a unit of work: a worker renders its episodes (seeded by dataset, split and
 index), writes the shard atomically and the main process records it in the split's
 manifest. Re-running the same command skips shards whose file matches the manifest, so an
@@ -16,9 +20,10 @@ import argparse
 import json
 import multiprocessing
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from skeleton_perception.training.sim.appearance import TRAINING
 from skeleton_perception.training.sim.datasets import DATASETS, SPLITS, get_dataset
 from skeleton_perception.training.sim.episode import EpisodeConfig
 from skeleton_perception.training.sim.storage import (
@@ -42,8 +47,9 @@ class GenerateConfig:
     Attributes:
         dataset: A key of :data:`DATASETS`.
         out: Output directory.
-        counts: Episodes per split, e.g. ``{"train": 1000, "val": 60, "test": 60}``.
-        episode: Episode length and image size.
+        counts: Episodes per split, e.g. ``{"train": 1000, "val": 60, "test": 60}``;
+            splits left out are not touched.
+        episode: Episode length, image size and randomisation of train/val/test.
         shard_size: Episodes per shard.
         seed: Base seed, mixed into every episode's seed.
         workers: Worker processes (1 renders in this process).
@@ -58,8 +64,12 @@ class GenerateConfig:
     workers: int = 1
 
     def identity(self) -> dict:
-        """The settings that make the bytes of a shard (counts excluded)."""
-        return {
+        """The settings that make the bytes of a shard (counts excluded).
+
+        ``appearance`` is listed only when randomisation is on, so a plain dataset keeps
+        the identity it had before randomisation existed.
+        """
+        identity = {
             "format": FORMAT_VERSION,
             "dataset": self.dataset,
             "size": list(self.episode.size),
@@ -68,6 +78,10 @@ class GenerateConfig:
             "shard_size": self.shard_size,
             "seed": self.seed,
         }
+        if self.episode.appearance is not None:
+            # as JSON has it (lists, not tuples), to compare with dataset.json
+            identity["appearance"] = json.loads(json.dumps(asdict(self.episode.appearance)))
+        return identity
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,7 @@ def _worker_run(args: tuple[GenerateConfig, _Job]) -> tuple[_Job, dict]:
 def plan_jobs(config: GenerateConfig) -> tuple[list[_Job], dict[str, dict[str, dict]]]:
     """Shards still to render, and the manifests trimmed to the valid, planned shards."""
     jobs, manifests = [], {}
-    for split in SPLITS:
+    for split in (s for s in SPLITS if s in config.counts):
         split_dir = config.out / split
         split_dir.mkdir(parents=True, exist_ok=True)
         for tmp in split_dir.glob(".shard-*.tmp"):
@@ -134,6 +148,7 @@ def generate(config: GenerateConfig, progress: bool = True) -> int:
     """Renders every missing shard of ``config``; returns the number of shards written."""
     config.out.mkdir(parents=True, exist_ok=True)
     info_path = config.out / "dataset.json"
+    counts = dict(config.counts)
     if info_path.exists():
         old = json.loads(info_path.read_text())
         if old.get("identity") != config.identity():
@@ -141,7 +156,8 @@ def generate(config: GenerateConfig, progress: bool = True) -> int:
                 f"{info_path}: {config.out} holds data generated with other settings "
                 f"({old.get('identity')}); choose another --out or delete it"
             )
-    info = {"identity": config.identity(), "counts": config.counts}
+        counts = {**old.get("counts", {}), **counts}  # splits not asked for stay listed
+    info = {"identity": config.identity(), "counts": counts}
     write_bytes_atomic(info_path, json.dumps(info, indent=1, sort_keys=True).encode())
     jobs, manifests = plan_jobs(config)
     total = sum(config.counts.values())
@@ -177,6 +193,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=1000, help="train episodes")
     parser.add_argument("--val-episodes", type=int, default=60)
     parser.add_argument("--test-episodes", type=int, default=60, help="the paper keeps 60")
+    parser.add_argument(
+        "--appearance-episodes",
+        type=int,
+        default=0,
+        help="episodes of the held-out appearance split (test objects, unseen looks)",
+    )
+    parser.add_argument(
+        "--randomise",
+        action="store_true",
+        help="domain randomisation of train/val/test (textures, light, camera, colours)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--size", type=_size, default=(64, 64), help="HxW or N (default 64)")
     parser.add_argument("--frames", type=int, default=90, help="frames per episode")
@@ -188,12 +215,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``generate``."""
+    counts = {"train": args.episodes, "val": args.val_episodes, "test": args.test_episodes}
+    if args.appearance_episodes:
+        counts["appearance"] = args.appearance_episodes
     config = GenerateConfig(
         dataset=args.dataset,
         out=args.out,
-        counts={"train": args.episodes, "val": args.val_episodes, "test": args.test_episodes},
+        counts=counts,
         episode=EpisodeConfig(
-            num_frames=args.frames, action_every=args.action_every, size=tuple(args.size)
+            num_frames=args.frames,
+            action_every=args.action_every,
+            size=tuple(args.size),
+            appearance=TRAINING if args.randomise else None,
         ),
         shard_size=args.shard_size,
         seed=args.seed,

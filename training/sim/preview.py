@@ -4,6 +4,8 @@ Examples::
 
     skeleton-perception preview --data data/spiders --out preview.png
     skeleton-perception preview --dataset spiders cartpoles --out preview.png   # render now
+    skeleton-perception preview --dataset cartpoles --randomise --out randomised.png
+    skeleton-perception preview --dataset cartpoles --split appearance --out heldout.png
 
 Each source (a generated dataset directory, or a dataset rendered on the fly) gives one
 row per episode (episodes of different families first): its first frame as rendered,
@@ -19,7 +21,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from skeleton_perception.training.sim.datasets import DATASETS, get_dataset
+from skeleton_perception.training.sim.appearance import TRAINING
+from skeleton_perception.training.sim.datasets import DATASETS, SPLITS, get_dataset
 from skeleton_perception.training.sim.episode import Episode, EpisodeConfig
 from skeleton_perception.training.sim.storage import EpisodeStore
 
@@ -75,7 +78,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", nargs="*", default=[], choices=sorted(DATASETS), help="render these now"
     )
     parser.add_argument("--out", type=Path, default=Path("preview.png"), help="PNG to write")
-    parser.add_argument("--split", default="test", help="split to show from --data")
+    parser.add_argument(
+        "--split", default="test", choices=SPLITS, help="split to show (--data or --dataset)"
+    )
+    parser.add_argument(
+        "--randomise",
+        action="store_true",
+        help="--dataset: render with domain randomisation (as generate --randomise)",
+    )
     parser.add_argument(
         "--episodes",
         type=int,
@@ -104,12 +114,13 @@ def run(args: argparse.Namespace) -> int:
         for i in pick_episodes(store, count):
             ep = store[i]
             rows.append(episode_row(ep, args.frames, args.scale, f"{root.name}\n{ep.family}"))
-    config = EpisodeConfig()
+    config = EpisodeConfig(appearance=TRAINING if args.randomise else None)
     for name, count in zip(args.dataset, counts[len(args.data) :], strict=True):
         spec = get_dataset(name)
         for i in range(count):
-            ep = spec.episode("test", i, config, args.seed)
-            rows.append(episode_row(ep, args.frames, args.scale, f"{name}\n{ep.family}"))
+            ep = spec.episode(args.split, i, config, args.seed)
+            label = f"{name}\n{ep.family}\n{args.split}"
+            rows.append(episode_row(ep, args.frames, args.scale, label))
     image = preview(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(args.out), image[..., ::-1]):

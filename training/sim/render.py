@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import threading
+from collections.abc import Callable
 
 import mujoco
 import numpy as np
@@ -44,7 +45,9 @@ def _free_contexts() -> None:
             ctx._context = None
 
 
-def configure_fast(model: mujoco.MjModel, size: tuple[int, int], fine: bool = False) -> None:
+def configure_fast(
+    model: mujoco.MjModel, size: tuple[int, int], fine: bool = False, shadow_size: int = 0
+) -> None:
     """Sets a model's visual options for cheap small frames (call before rendering).
 
     Args:
@@ -53,13 +56,16 @@ def configure_fast(model: mujoco.MjModel, size: tuple[int, int], fine: bool = Fa
         fine: Keep MuJoCo's finer tessellation of spheres and capsules (for depth
             images: 12 slices put a capsule's rendered surface up to 3.4% of its radius
             behind the true one).
+        shadow_size: Shadow map size in texels; 0 turns shadows off (every light's
+            ``castshadow`` too), else the model's lights keep their own setting.
     """
     height, width = size
     model.vis.global_.offwidth = width
     model.vis.global_.offheight = height
-    model.vis.quality.shadowsize = 0
+    model.vis.quality.shadowsize = shadow_size
     model.vis.quality.offsamples = 0
-    model.light_castshadow[:] = 0
+    if shadow_size == 0:
+        model.light_castshadow[:] = 0
     # Coarser tessellation of spheres and capsules: invisible at these sizes, and the
     # vertex work dominates rendering of many-limbed objects.
     if fine:
@@ -76,25 +82,34 @@ class FrameRenderer:
     The model must have at least one camera; its pose is overwritten per frame.
     """
 
-    def __init__(self, model: mujoco.MjModel, size: tuple[int, int], fine: bool = False):
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        size: tuple[int, int],
+        fine: bool = False,
+        shadow_size: int = 0,
+        extra_geoms: int = 0,
+    ):
         """Creates the rendering context.
 
         Args:
             model: Compiled model (``configure_fast`` is applied to it).
             size: Image ``(height, width)``.
             fine: Finer tessellation (see :func:`configure_fast`), for depth images.
+            shadow_size: Shadow map size; 0: no shadows (see :func:`configure_fast`).
+            extra_geoms: Room in the scene for geoms that ``render(add=...)`` adds.
         """
         if model.ncam < 1:
             raise ValueError("FrameRenderer: the model needs a camera (id 0) to drive")
-        configure_fast(model, size, fine)
+        configure_fast(model, size, fine, shadow_size)
         self.size = size
         self._model = model
         self._gl = _thread_context()
         self._con = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_50)
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._con)
-        self._scene = mujoco.MjvScene(model, maxgeom=max(64, 2 * model.ngeom))
-        for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION):
-            self._scene.flags[flag] = 0
+        self._scene = mujoco.MjvScene(model, maxgeom=max(64, 2 * model.ngeom) + extra_geoms)
+        self._scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = int(shadow_size > 0)
+        self._scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         self.option = mujoco.MjvOption()
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_FIXED
@@ -105,16 +120,24 @@ class FrameRenderer:
         self._depth_buffer = np.empty((size[0], size[1]), np.float32)
         self._sky: tuple[bytes, np.ndarray] | None = None  # (cam_mat, depth of the skybox)
 
-    def render(self, data: mujoco.MjData, cam_pos: np.ndarray, cam_mat: np.ndarray) -> np.ndarray:
+    def render(
+        self,
+        data: mujoco.MjData,
+        cam_pos: np.ndarray,
+        cam_mat: np.ndarray,
+        add: Callable[[mujoco.MjvScene], None] | None = None,
+    ) -> np.ndarray:
         """Renders the current kinematics of ``data`` from the given camera pose.
 
         ``data`` must be up to date (``mj_kinematics`` + ``mj_camlight`` or
         ``mj_forward``); camera 0 of ``data`` is moved to ``cam_pos``/``cam_mat``.
+        ``add``, if given, adds geoms of another model to the scene before drawing
+        (``mjv_addGeoms``: an object rendered into a separately built scene).
 
         Returns:
             A new ``(H, W, 3)`` uint8 RGB image, top row first.
         """
-        self._draw(data, cam_pos, cam_mat)
+        self._draw(data, cam_pos, cam_mat, add)
         mujoco.mjr_readPixels(self._buffer, None, self._rect, self._con)
         return self._buffer[::-1].copy()
 
@@ -171,7 +194,13 @@ class FrameRenderer:
             self._sky = (key, self._metres(self._depth_buffer[::-1]))
         return self._sky[1]
 
-    def _draw(self, data: mujoco.MjData, cam_pos: np.ndarray, cam_mat: np.ndarray) -> None:
+    def _draw(
+        self,
+        data: mujoco.MjData,
+        cam_pos: np.ndarray,
+        cam_mat: np.ndarray,
+        add: Callable[[mujoco.MjvScene], None] | None = None,
+    ) -> None:
         """Draws the scene into the offscreen buffer."""
         data.cam_xpos[0] = cam_pos
         data.cam_xmat[0] = cam_mat.reshape(-1)
@@ -185,6 +214,8 @@ class FrameRenderer:
             mujoco.mjtCatBit.mjCAT_ALL,
             self._scene,
         )
+        if add is not None:
+            add(self._scene)
         mujoco.mjr_render(self._rect, self._scene, self._con)
 
     def close(self) -> None:
