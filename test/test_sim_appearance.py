@@ -147,7 +147,7 @@ def test_appearance_split_never_uses_training_ranges():
 
 
 def test_generate_writes_the_appearance_split(tmp_path):
-    from skeleton_perception.training.cli import main
+    from skeleton_perception.cli import main
 
     out = tmp_path / "cartpoles"
     args = ["generate", "--dataset", "cartpoles", "--out", str(out), "--episodes", "1"]
@@ -197,7 +197,8 @@ def test_distractors_stay_behind_the_object_in_every_frame():
 
 def test_preview_shows_randomised_and_heldout_episodes(tmp_path):
     import cv2
-    from skeleton_perception.training.cli import main
+
+    from skeleton_perception.cli import main
 
     images = []
     for extra in (["--randomise"], ["--split", "appearance"], []):  # [0], [2]: one episode
