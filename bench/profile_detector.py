@@ -54,11 +54,8 @@ def stage_functions(det: SkeletonDetector, image: np.ndarray) -> dict:
     sk = skeleton_from_prediction(xy_np, S_np, box)
 
     def psi():
-        # what model.connectivity does, whatever the head: heatmaps, link logits, S
-        try:
-            return m.connectivity(x, pts.maps, xy)
-        except TypeError:  # a model whose connectivity takes no xy
-            return m.connectivity(x, pts.maps)
+        # what model.connectivity does: heatmaps, link logits, S
+        return m.connectivity(x, pts.maps)
 
     structure = getattr(m.cfg, "structure", "psi")
     extra = {}
@@ -126,8 +123,7 @@ def main() -> None:
     ).model.cfg
     print(
         f"{args.size}, {args.threads} torch thread(s), load average {os.getloadavg()[0]:.1f}, "
-        f"structure {getattr(cfg, 'structure', 'psi')}, psi head "
-        f"{getattr(cfg, 'psi_head', 'conv')}; median ms per stage"
+        f"structure {getattr(cfg, 'structure', 'psi')}; median ms per stage"
     )
     print(f"  {'stage':34s} {'plain':>8s} {'optimised':>10s}")
     for stage in variants["plain"]:

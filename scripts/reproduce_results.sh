@@ -9,14 +9,16 @@ SP=.venv/bin/skeleton-perception
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 DATASETS=(cartpoles swimmers spiders spiders0shot mwhc)
 stages=("${@:-evaluate report}")
-# score_sj CKPT EPISODES "SJ..." DATA...: scripts/score_search.py on the val split for each
-# sparse_joints value (count_power 1, sparse_links 0: the shipped search settings otherwise).
+# score_sj CKPT EPISODES "SJ..." DATA...: `evaluate --search` on the val split for each
+# sparse_joints value (count_power 1, sparse_links 0: the shipped search settings otherwise);
+# with several DATA the last line is the mean of the val rule's three numbers.
 score_sj() {
   local ckpt=$1 episodes=$2 sjs=$3 sj
   shift 3
   for sj in $sjs; do
-    .venv/bin/python scripts/score_search.py "$ckpt" --data "$@" --episodes "$episodes" \
-      --set count_power=1 sparse_links=0 sparse_joints="$sj"
+    $SP evaluate --checkpoint "$ckpt" --data "$@" --split val --episodes "$episodes" \
+      --joint-set structure-frame --search count_power=1 sparse_links=0 sparse_joints="$sj" \
+      --out "runs/search-sweep/${ckpt//\//_}-sj$sj"
   done
 }
 [ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover shapes depth3d report)
@@ -35,11 +37,11 @@ train)
   # Ours on Cartpoles: 3,000 steps, one thread, 23 min.
   $SP train --config training/configs/cartpoles.yaml --data data/cartpoles --out runs/cartpoles \
     --steps 3000 --set threads=1 log_every=10 plot_every=100 ckpt_every=100
-  .venv/bin/python scripts/ship_model.py runs/cartpoles --out models/cartpoles.pt
+  $SP export runs/cartpoles --out models/cartpoles.pt
   # Its skeleton (ψ-only) stage, the recipe of docs/notebook/psi.md (run G): 1,400 steps, 7 min.
   $SP train --config training/configs/cartpoles-psi.yaml --data data/v1/cartpoles \
     --init runs/cartpoles/checkpoint.pt --out runs/psi-recipe2 --set threads=1
-  .venv/bin/python scripts/ship_model.py runs/psi-recipe2 --after runs/cartpoles \
+  $SP export runs/psi-recipe2 --after runs/cartpoles \
     --out models/cartpoles-psi.pt
   # Transporter on Cartpoles: 3,500 steps of batch 32 (3,000, then resumed), 67 min.
   $SP train-transporter --data data/cartpoles --out runs/transporter-cartpoles --steps 3000 \
@@ -64,15 +66,15 @@ train)
   $SP train --config training/configs/default-psi.yaml --init runs/default/checkpoint.pt \
     --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc \
     --out runs/default-psi --set threads=1
-  .venv/bin/python scripts/ship_model.py runs/default-psi --after runs/cartpoles runs/default \
+  $SP export runs/default-psi --after runs/cartpoles runs/default \
     --out skeleton_perception/weights/default.pt
   # Structure by search (docs/notebook/structure-search.md): no training; the shipped
   # models predict S by minimising the skeleton losses for each image's points, with the
   # weights chosen on the val splits.
-  .venv/bin/python scripts/ship_model.py skeleton_perception/weights/default.pt \
+  $SP export skeleton_perception/weights/default.pt \
     --out skeleton_perception/weights/default.pt --set model.structure=search \
     model.search.count_power=1 model.search.sparse_joints=20 model.search.sparse_links=0
-  .venv/bin/python scripts/ship_model.py models/cartpoles.pt --out models/cartpoles-search.pt \
+  $SP export models/cartpoles.pt --out models/cartpoles-search.pt \
     --set model.structure=search model.search.count_power=2 model.search.sparse_joints=250 \
     model.search.sparse_links=500
   # Per-dataset models: the shipped default (with its search settings) fine-tuned on each
@@ -81,24 +83,19 @@ train)
     $SP train --config "training/configs/$d.yaml" --init skeleton_perception/weights/default.pt \
       --data "data/v1/$d" --out "runs/$d-ft" --steps 1500 \
       --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 plot_every=500
-    .venv/bin/python scripts/ship_model.py "runs/$d-ft" \
+    $SP export "runs/$d-ft" \
       --after runs/cartpoles runs/default runs/default-psi --out "models/$d.pt"
   done
   # Per-dataset search weights, chosen on each val split (session 3; docs/notebook/results-notes.md):
   # `sparse_joints` 3 for these three, Swimmers keeps the default's 20.
   for d in swimmers spiders mwhc spiders0shot; do
-    for sj in 20 10 5 3 2; do
-      .venv/bin/python scripts/score_search.py "models/$d.pt" --data "data/v1/$d" --episodes 20 \
-        --set count_power=1 sparse_links=0 sparse_joints=$sj
-    done
+    score_sj "models/$d.pt" 20 "20 10 5 3 2" "data/v1/$d"
   done
-  for sj in 20 10 5 3; do  # the shipped default, the same rule over four val splits: 20 stays
-    .venv/bin/python scripts/score_search.py skeleton_perception/weights/default.pt \
-      --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc --episodes 20 \
-      --set count_power=1 sparse_links=0 sparse_joints=$sj
-  done
+  # the shipped default, the same rule over four val splits: 20 stays
+  score_sj skeleton_perception/weights/default.pt 20 "20 10 5 3" \
+    data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc
   for d in spiders mwhc spiders0shot; do
-    .venv/bin/python scripts/ship_model.py "models/$d.pt" --out "models/$d.pt" \
+    $SP export "models/$d.pt" --out "models/$d.pt" \
       --set model.search.sparse_joints=3
   done
   # Session 4: the shipped default trained on (after the per-dataset models above were made
@@ -110,12 +107,9 @@ train)
     --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc \
     --out runs/default-long --steps 12000 \
     --set threads=1 ckpt_every=200 plot_every=1000 "train_modules=[pi,background]"
-  for sj in 20 10 5 3; do
-    .venv/bin/python scripts/score_search.py runs/default-long/checkpoint.pt \
-      --data data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc --episodes 20 \
-      --set count_power=1 sparse_links=0 sparse_joints=$sj
-  done
-  .venv/bin/python scripts/ship_model.py runs/default-long \
+  score_sj runs/default-long/checkpoint.pt 20 "20 10 5 3" \
+    data/v1/cartpoles data/v1/swimmers data/v1/spiders data/v1/mwhc
+  $SP export runs/default-long \
     --after runs/cartpoles runs/default runs/default-psi --out skeleton_perception/weights/default.pt
   # Per-dataset fine-tunes redone from it (session 4), kept where the val rule prefers them
   # (results/search_sweep_per_dataset_ft2_val.txt): M+W+H+C (`sparse_joints` 5, 0.513 vs
@@ -125,15 +119,12 @@ train)
     $SP train --config "training/configs/$d.yaml" --init skeleton_perception/weights/default.pt \
       --data "data/v1/$d" --out "runs/$d-ft2" --steps 1500 \
       --set threads=1 "train_modules=[pi,background]" log_every=20 ckpt_every=100 plot_every=500
-    for sj in 20 10 5 3 2; do
-      .venv/bin/python scripts/score_search.py "runs/$d-ft2/checkpoint.pt" --data "data/v1/$d" \
-        --episodes 20 --set count_power=1 sparse_links=0 sparse_joints=$sj
-    done
+    score_sj "runs/$d-ft2/checkpoint.pt" 20 "20 10 5 3 2" "data/v1/$d"
   done
-  .venv/bin/python scripts/ship_model.py runs/mwhc-ft2 --out models/mwhc.pt \
+  $SP export runs/mwhc-ft2 --out models/mwhc.pt \
     --after runs/cartpoles runs/default runs/default-psi runs/default-long \
     --set model.search.sparse_joints=5
-  .venv/bin/python scripts/ship_model.py runs/spiders0shot-ft2 --out models/spiders0shot.pt \
+  $SP export runs/spiders0shot-ft2 --out models/spiders0shot.pt \
     --after runs/cartpoles runs/default runs/default-psi runs/default-long \
     --set model.search.sparse_joints=3
   # Session 5: the searched skeleton as a force on the points (docs/notebook/structure-search.md, section 5).
@@ -169,7 +160,7 @@ train)
       plot_every=1000 loss.points_near=$pn loss.points_length=$pl
     score_sj "runs/$name/checkpoint.pt" 60 "20 10" data/v1/cartpoles
   done
-  .venv/bin/python scripts/ship_model.py runs/cp-pn0.01 --out models/cartpoles-points.pt \
+  $SP export runs/cp-pn0.01 --out models/cartpoles-points.pt \
     --after runs/cartpoles runs/default runs/default-psi runs/default-long
   # The same force (0.01) on the other per-dataset fine-tunes (results/points_near_per_dataset_val.txt):
   # none kept (Swimmers +0.008 over its kept model, M+W+H+C and Spiders 0-shot lower).
@@ -212,7 +203,7 @@ gpu)
     --data data/gpu/spiders --out runs/spiders-gpu --device cuda --steps 6853 \
     --set batch_size=64 "train_modules=[pi,background]" ramp_steps=3600 ramp_fraction=1.0 \
     log_every=100 ckpt_every=500 plot_every=1000000 threads=8
-  .venv/bin/python scripts/ship_model.py runs/spiders-gpu --out models/spiders.pt \
+  $SP export runs/spiders-gpu --out models/spiders.pt \
     --after runs/cartpoles runs/default runs/default-psi runs/spiders-ft \
     --set model.search.sparse_joints=3
   ;;
@@ -274,9 +265,8 @@ evaluate)
   ;;
 finetune)
   # Issue 7's check: fine-tune the shipped model on a recorded simulated bag (RESULTS.md).
-  .venv/bin/python bench/finetune_bag.py --family cartpoles --out runs/finetune_bag5 --steps 300 \
-    --frames 3000 --test-frames 3000 \
-    --train-args "--config training/configs/default.yaml --set threads=1 lr=0.0001 train_modules=[pi,background]"
+  FINETUNE_BAG_OUT=runs/finetune_bag5 .venv/bin/python -m pytest -m slow -s -p no:cacheprovider \
+    test/test_finetune_bag.py
   .venv/bin/skeleton-perception predict --bag runs/finetune_bag5/test.mcap --out runs/overlay.mp4 \
     --snapshot docs/images/predict_bag.png
   ;;
@@ -292,7 +282,7 @@ oracle)
       --set threads=1 batch_size=8 log_every=20 ckpt_every=250
     $SP evaluate --model ours --checkpoint "runs/oracle-$d/checkpoint.pt" --data "data/v2/$d" \
       --split test --label "Oracle (supervised, not shipped)" --out "results/$d-oracle.json"
-    .venv/bin/python scripts/ship_model.py "runs/oracle-$d" --out "models/oracle-$d.pt"
+    $SP export "runs/oracle-$d" --out "models/oracle-$d.pt"
   done
   ;;
 joints)
@@ -412,7 +402,7 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
               runs/s7/sw-cov0.3-longer:models/swimmers.pt:swimmers \
               runs/s7/spiders-cov0.3:models/spiders.pt:spiders; do
     IFS=: read -r run model d <<< "$kept"
-    .venv/bin/python scripts/ship_model.py "$run" --after-model "$model" --out "$model"
+    $SP export "$run" --after-model "$model" --out "$model"
     $SP evaluate --model ours --checkpoint "$model" --data "data/v2/$d" \
       --label "Ours, per-dataset model, fixed joints" --out "results/$d-ours-fixed.json" \
       --figure "docs/images/$d-ours-fixed.png"
@@ -457,7 +447,7 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
   for kept in runs/s8/cp-control:models/cartpoles-points.pt \
               runs/s8/sw-shapes:models/swimmers.pt; do
     IFS=: read -r run model <<< "$kept"
-    .venv/bin/python scripts/ship_model.py "$run" --after-model "$model" --out "$model"
+    $SP export "$run" --after-model "$model" --out "$model"
   done
   # Then, from that Cartpoles model: the foreground's thick parts (the cart) left out of the
   # cover loss (loss.cover_ignore_bodies=3) against a fresh control, on all 60 val episodes
@@ -472,7 +462,7 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
     $SP evaluate --model ours --checkpoint "runs/s8/cp2-$name/checkpoint.pt" \
       --data data/v2/cartpoles --split val --episodes 60 --out "runs/s8/cp2-$name-val.json"
   done
-  .venv/bin/python scripts/ship_model.py runs/s8/cp2-ignore3 \
+  $SP export runs/s8/cp2-ignore3 \
     --after-model models/cartpoles-points.pt --out models/cartpoles-points.pt
   # The test rows of RESULTS.md.
   for d in cartpoles swimmers; do

@@ -41,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "skeleton_perception.training.joint_selection",
         "choose the joints published in every image from whole-episode skeletons (no labels)",
     ),
+    "export": (
+        "skeleton_perception.training.export",
+        "write a training run as a small fp16 inference model, with its provenance",
+    ),
     "oracle": (
         "skeleton_perception.training.oracle",
         "train the supervised ceiling (simulator joints and links as labels; never shipped)",

@@ -241,3 +241,46 @@ def test_report_ablation_and_spread_rows(tmp_path):
     assert "+0.300" in text  # J.F1 0.8 - 0.5
     assert "| ours-no-sparse (paper, mean of datasets) |" in text
     assert "0.80 ± 0.00 (n=1)" in text
+
+
+def test_evaluate_scores_the_search_with_other_weights_over_several_folders(
+    tiny_data, tmp_path, capsys
+):
+    import argparse
+
+    import torch
+    from skeleton_perception.training.evaluation import evaluate
+
+    from skeleton_perception.checkpoint import save_checkpoint
+    from skeleton_perception.nn.model import ModelConfig, SkeletonModel
+
+    torch.manual_seed(0)
+    model = SkeletonModel(ModelConfig(num_points=8, unet_width=4, psi_width=8))  # S by ψ
+    ckpt = save_checkpoint(tmp_path / "m.pt", model.state_dict(), {"model": model.cfg.to_dict()})
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+
+    def run(*extra):
+        base = ["--checkpoint", str(ckpt), "--split", "test", "--joint-set", "structure-frame"]
+        return evaluate.run(parser.parse_args([*base, *extra]))
+
+    out = tmp_path / "sweep"
+    assert run("--data", str(tiny_data), str(tiny_data), "--out", str(out),
+               "--search", "sparse_joints=0", "count_power=1") == 0  # fmt: skip
+    data = json.loads((out / "cartpoles-ours.json").read_text())
+    assert data["structure"] == "search" and data["search"] == {
+        "sparse_joints": 0.0, "count_power": 1.0
+    }  # fmt: skip
+    st, jo = data["summary"]["structure"], data["summary"]["joints"]
+    mean = capsys.readouterr().out.splitlines()[-1]
+    assert mean.startswith("mean over 2 datasets") and f"joints F1 {jo['f1']:.3f}" in mean
+    assert f"structure Bcc {st['bcc']:.3f}" in mean
+    # free joints: the search links more than with the default joint cost
+    assert run("--data", str(tiny_data), "--out", str(tmp_path / "d.json"), "--search",
+               "sparse_joints=1000") == 0  # fmt: skip
+    costly = json.loads((tmp_path / "d.json").read_text())["summary"]["structure"]
+    assert st["tp"] + st["fp"] > costly["tp"] + costly["fp"]
+    with pytest.raises(SystemExit, match="rigid"):
+        run("--data", str(tiny_data), "--out", str(out), "--search", "rigid=1")
+    with pytest.raises(SystemExit, match="folder"):
+        run("--data", str(tiny_data), str(tiny_data), "--out", str(tmp_path / "x.json"))

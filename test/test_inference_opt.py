@@ -14,7 +14,6 @@ from torch import nn
 
 from skeleton_perception import SkeletonDetector
 from skeleton_perception.detector import DEFAULT_WEIGHTS, skeleton_from_prediction
-from skeleton_perception.nn import model as model_module
 from skeleton_perception.nn.inference import (
     Folded,
     PackedConv2d,
@@ -226,16 +225,10 @@ def test_without_onednn_only_batchnorm_is_folded():
     assert count_modules(fast, PackedConv2d) == 0 and count_modules(fast, nn.BatchNorm2d) == 0
 
 
-def psi_heads() -> tuple[str, ...]:
-    return tuple(getattr(model_module, "PSI_HEADS", ("conv",)))
-
-
-@pytest.mark.parametrize("psi_head", psi_heads())
 @pytest.mark.parametrize("point_repr", ["categorical", "spatial_softmax"])
-def test_optimised_skeleton_model_predicts_the_same(psi_head, point_repr):
+def test_optimised_skeleton_model_predicts_the_same(point_repr):
     torch.manual_seed(0)
-    kw = {"psi_head": psi_head} if psi_head != "conv" else {}
-    model = randomise_batchnorm(SkeletonModel(ModelConfig(point_repr=point_repr, **kw)))
+    model = randomise_batchnorm(SkeletonModel(ModelConfig(point_repr=point_repr)))
     g = torch.Generator().manual_seed(1)
     x = torch.rand(3, 3, 64, 64, generator=g)
     fast = optimize_for_inference(model, lambda m: m.predict(x[:1]))

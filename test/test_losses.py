@@ -19,7 +19,6 @@ from skeleton_perception.training.losses import (
     occupancy,
     recon_loss,
     relaxed_max,
-    rigid_loss,
     segment_distance,
     sparse_loss,
     thick_parts,
@@ -167,20 +166,6 @@ def test_length_loss_hinges():
     torch.testing.assert_close(length_loss(S, xy, 64, 0.1, 0.5), torch.tensor(expected))
 
 
-def test_rigid_loss_charges_links_whose_length_changes():
-    # points 0-1 move together (a bone), point 2 swings away from 0 between the frames
-    src = torch.tensor([[[10.0, 10.0], [20.0, 10.0], [10.0, 30.0]]])
-    tgt = torch.tensor([[[12.0, 10.0], [22.0, 10.0], [40.0, 10.0]]])
-    bone = matrix(3, {(0, 1): 1.0})
-    torch.testing.assert_close(rigid_loss(bone, src, tgt, 64), torch.tensor(0.0))
-    across = matrix(3, {(0, 2): 0.5})
-    # |0-2|: 20 in the source, 28 in the target
-    torch.testing.assert_close(rigid_loss(across, src, tgt, 64), torch.tensor(0.5 * 8 / 64 / 3))
-    S = matrix(3, {(0, 2): 0.5}).requires_grad_()
-    rigid_loss(S, src, tgt, 64).backward()
-    assert S.grad[0, 0, 2] > 0 and S.grad[0, 0, 1] == 0
-
-
 @pytest.mark.parametrize("repr_", ["categorical", "spatial_softmax"])
 def test_compute_losses_total_and_gradients(repr_):
     torch.manual_seed(0)
@@ -215,8 +200,6 @@ def test_link_logit_penalty_is_optional():
     s, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     out = model(s, t)
     assert "link_logit_l2" not in compute_losses(out, t, LossConfig())
-    assert "rigid" not in compute_losses(out, t, LossConfig())
-    assert torch.isfinite(compute_losses(out, t, LossConfig(rigid=1.0))["rigid"])
     parts = compute_losses(out, t, LossConfig(link_logit_l2=0.01))
     expected = out["link_logits"].square().sum(-1).mean()
     torch.testing.assert_close(parts["link_logit_l2"], expected)
@@ -248,7 +231,7 @@ def test_searched_skeleton_term_trains_the_points_only():
     s, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     assert "points_near" not in compute_losses(model(s, t), t, LossConfig())  # off by default
     only = LossConfig(
-        recon=0, contiguity=0, near=0, length=0, use_sparse=False, use_uniform=False,
+        recon=0, contiguity=0, length=0, use_sparse=False, use_uniform=False,
         points_near=1.0, points_length=1.0,
     )  # fmt: skip
     out = model(s, t)
@@ -256,8 +239,9 @@ def test_searched_skeleton_term_trains_the_points_only():
     parts = compute_losses(out, t, only, structure=free)
     assert -2.0 <= float(parts["points_near"]) <= 0.0  # two frames, closeness in [0, 1]
     assert float(parts["points_links"]) > 0  # the search found a skeleton to pull towards
-    torch.testing.assert_close(parts["total"], parts["points_near"] + parts["points_length"])
-    parts["total"].backward()
+    searched = parts["points_near"] + parts["points_length"]
+    torch.testing.assert_close(parts["total"], free.near * parts["near"] + searched)
+    searched.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.pi.parameters())
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.psi.parameters())
 
@@ -325,13 +309,14 @@ def test_cover_term_uses_the_fixed_tree_and_trains_the_points_only():
     model = SkeletonModel(ModelConfig(num_points=6, unet_width=4, psi_width=4, bg_width=4))
     s, t = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
     only = LossConfig(
-        recon=0, contiguity=0, near=0, length=0, use_sparse=False, use_uniform=False,
+        recon=0, contiguity=0, length=0, use_sparse=False, use_uniform=False,
         points_cover=1.0, cover_threshold=0.0,
     )  # fmt: skip
     parts = compute_losses(model(s, t), t, only, joint_ids=[0, 2, 5])
     assert float(parts["points_links"]) == 2.0  # a spanning tree over the 3 fixed joints
-    torch.testing.assert_close(parts["total"], parts["points_cover"])
-    parts["total"].backward()
+    near = SearchConfig().near * parts["near"]  # ℓ_near's one weight, model.search.near
+    torch.testing.assert_close(parts["total"], near + parts["points_cover"])
+    parts["points_cover"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.pi.parameters())
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.psi.parameters())
     assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.background.parameters())

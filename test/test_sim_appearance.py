@@ -197,6 +197,7 @@ def test_distractors_stay_behind_the_object_in_every_frame():
 
 def test_preview_shows_randomised_and_heldout_episodes(tmp_path):
     import cv2
+
     from skeleton_perception.cli import main
 
     images = []

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from skeleton_perception.training.sim import families
 from skeleton_perception.training.sim.datasets import DATASETS, episode_seed, get_dataset
 from skeleton_perception.training.sim.episode import EpisodeConfig
 from skeleton_perception.training.sim.generate import GenerateConfig, generate
@@ -62,6 +63,19 @@ def test_registry():
     assert episode_seed("a", "train", 1) != episode_seed("a", "test", 1)
     with pytest.raises(ValueError, match="unknown dataset"):
         get_dataset("nope")
+
+
+def test_families_register_themselves():
+    table = families.registry()
+    assert {m.__name__.rsplit(".", 1)[1] for m in table.values()} == {
+        "cartpoles", "swimmers", "spiders", "mwhc"
+    }  # fmt: skip
+    assert table["cartpole-3"].__name__.endswith("cartpoles") and "base" not in str(table)
+    for spec in DATASETS.values():  # every dataset draws registered variants only
+        assert set(spec.train) | set(spec.test) <= set(table)
+    assert get_dataset("cartpoles").variants("test") == tuple(f"cartpole-{n}" for n in range(1, 6))
+    with pytest.raises(ValueError, match="unknown object variant 'cartpole-9'"):
+        families.build("cartpole-9", np.random.default_rng(0))
 
 
 def test_store_reads_what_was_generated(cartpoles):

@@ -163,7 +163,7 @@ def test_dataset_configs_hold_the_paper_weights(name):
         "swimmers": (10, 0.001, 10, 0.1, 7000, 20, 1000),
     }[name]
     got = (
-        cfg.loss.recon, cfg.loss.contiguity, cfg.loss.near, cfg.loss.sparse_joints,
+        cfg.loss.recon, cfg.loss.contiguity, cfg.model.search.near, cfg.loss.sparse_joints,
         cfg.loss.sparse_links, cfg.loss.uniform, cfg.loss.length,
     )  # fmt: skip
     assert got == table
@@ -172,10 +172,12 @@ def test_dataset_configs_hold_the_paper_weights(name):
 
 def test_config_overrides_and_errors():
     cfg = load_config(
-        None, ["loss.near=5", "model.point_repr=spatial_softmax", "loss.use_uniform=false"]
+        None, ["model.search.near=5", "model.point_repr=spatial_softmax", "loss.use_uniform=false"]
     )
-    assert cfg.loss.near == 5.0 and cfg.model.point_repr == "spatial_softmax"
+    assert cfg.model.search.near == 5.0 and cfg.model.point_repr == "spatial_softmax"
     assert cfg.loss.use_uniform is False
+    with pytest.raises(ValueError, match=r"loss\.near: no longer an option.*model\.search\.near"):
+        load_config(None, ["loss.near=5"])
     with pytest.raises(ValueError, match=r"loss\.nope"):
         load_config(None, ["loss.nope=1"])
     with pytest.raises(ValueError, match="point_repr"):

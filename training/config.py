@@ -3,15 +3,15 @@
 A YAML file holds any subset of :class:`TrainConfig`'s fields, nested sections for
 ``model`` (:class:`~skeleton_perception.nn.ModelConfig`) and ``loss``
 (:class:`~skeleton_perception.training.losses.LossConfig`). Overrides use dotted keys
-and YAML values: ``--set loss.near=5 model.num_points=16 lr=0.002``. Unknown keys and
-values of the wrong type are errors naming the key.
+and YAML values: ``--set loss.recon=5 model.num_points=16 lr=0.002``. Unknown keys and
+values of the wrong type are errors naming the key. Keys of removed options (docs/model.md,
+"Removed options"), which old checkpoints and files still carry, are dropped at their inert
+value and an error at any other (:func:`drop_retired`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,12 +19,17 @@ from pathlib import Path
 
 import yaml
 
+from skeleton_perception.atomic import atomic_path
+from skeleton_perception.nn import dictconfig
 from skeleton_perception.nn.model import ModelConfig
+from skeleton_perception.nn.structure_search import SearchConfig
 
 from .losses import LossConfig
 
 TRAIN_MODULES = ("pi", "psi", "background")
 PRECISIONS = ("fp32", "bf16")
+# removed loss options -> their inert values (ℓ_rigid, ψ trained on searched graphs)
+RETIRED_LOSS = {"rigid": 0.0, "psi_target": "losses", "search": 1.0, "search_pos_weight": 5.0}
 
 
 @dataclass
@@ -104,11 +109,48 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """Builds a config from a (possibly partial) nested dict."""
+        """Builds a config from a (possibly partial) nested dict (old ones too)."""
         cfg = cls()
-        for key, value in flatten(d):
+        for key, value in flatten(drop_retired(d)):
             set_value(cfg, key, value)
         return cfg
+
+
+def drop_retired(d: dict) -> dict:
+    """A config dict without the keys of removed options, each checked to be inert.
+
+    ``loss.near`` was ℓ_near's weight in training beside ``model.search.near`` in the
+    search; ``model.search.near`` is now the one weight, so an old ``loss.near`` must equal
+    it.
+
+    Raises:
+        ValueError: naming the key whose value needs a removed option.
+    """
+    d = dict(d)
+    if isinstance(d.get("model"), dict):
+        d["model"] = ModelConfig.drop_retired(d["model"])
+    if isinstance(d.get("loss"), dict):
+        loss = dictconfig.drop_retired(d["loss"], RETIRED_LOSS, "loss config")
+        if "near" in loss:
+            near = loss.pop("near")
+            search = (d.get("model") or {}).get("search") or {}
+            weight = search.get("near", SearchConfig.near)
+            if near != weight:
+                raise ValueError(
+                    f"loss config key 'near' = {near!r}: ℓ_near has one weight now, "
+                    f"model.search.near (here {weight!r}); set that instead"
+                )
+        d["loss"] = loss
+    return d
+
+
+def retired_keys() -> dict[str, str]:
+    """Dotted keys of removed options -> what to do instead (for ``--set`` errors)."""
+    keys = {f"model.{k}": "removed with the pairwise ψ head" for k in ModelConfig.retired}
+    keys.update({f"model.search.{k}": "ℓ_rigid was removed" for k in SearchConfig.retired})
+    keys.update({f"loss.{k}": "removed" for k in RETIRED_LOSS})
+    keys["loss.near"] = "ℓ_near's one weight is model.search.near"
+    return keys
 
 
 def flatten(d: dict, prefix: str = "") -> list[tuple[str, object]]:
@@ -159,7 +201,10 @@ def _coerce(key: str, value, hint):
 
 
 def set_value(cfg: object, key: str, value) -> None:
-    """Sets dotted ``key`` (e.g. "loss.near") on a config tree, type-checked."""
+    """Sets dotted ``key`` (e.g. "loss.recon") on a config tree, type-checked."""
+    retired = retired_keys()
+    if key in retired:
+        raise ValueError(f"config {key}: no longer an option ({retired[key]}; docs/model.md)")
     obj = cfg
     parts = key.split(".")
     for name in parts[:-1]:
@@ -178,7 +223,7 @@ def set_value(cfg: object, key: str, value) -> None:
 
 
 def parse_override(text: str) -> tuple[str, object]:
-    """``"loss.near=5"`` -> ("loss.near", 5) with the value parsed as YAML."""
+    """``"loss.recon=5"`` -> ("loss.recon", 5) with the value parsed as YAML."""
     if "=" not in text:
         raise ValueError(f"override {text!r}: expected key=value")
     key, raw = text.split("=", 1)
@@ -220,12 +265,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
     """Writes the config as YAML (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
-    _umask = os.umask(0)
-    os.umask(_umask)
-    os.chmod(tmp, 0o666 & ~_umask)  # mkstemp makes 0600 files
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

@@ -36,8 +36,8 @@ class LossConfig:
 
     Attributes:
         recon: weight of ℓ_recon.
-        contiguity: weight of ℓ_contiguity.
-        near: weight of ℓ_near.
+        contiguity: weight of ℓ_contiguity. (ℓ_near's weight is ``model.search.near``,
+            the one weight of ℓ_near in training and in the search at inference.)
         sparse_joints: weight of the joint term of ℓ_sparse.
         sparse_links: weight of the link term of ℓ_sparse.
         uniform: weight of ℓ_uniform.
@@ -69,18 +69,6 @@ class LossConfig:
             back logits that drifted past ψ's clip, where S is flat and no loss reaches
             them (measured: every logit of the step-3000 ψ sat at |z| ~ 8-11 > c = 4).
         link_logit_bound: c of ``link_logit_excess`` (normally ``model.link_logit_clip``).
-        rigid: weight of ℓ_rigid (not in the paper; 0 = off): links whose length changes
-            between the source and the target frame are penalised, since a bone is rigid.
-            See :func:`rigid_loss`.
-        psi_target: how ψ learns. "losses" (the paper): gradient descent on ℓ_near,
-            ℓ_sparse, ℓ_uniform, ℓ_length (and ℓ_rigid) through S. "search": for every
-            training pair the binary graph minimising those same weighted losses is found
-            by :func:`~skeleton_perception.nn.structure_search.search_skeleton` and ψ
-            is trained to predict it from the source image (binary cross-entropy on its
-            logits, weight ``search``); the skeleton losses are then still computed and
-            logged, but carry no gradient.
-        search: weight of that cross-entropy.
-        search_pos_weight: weight of the positive (link) entries in it (links are rare).
         points_near: weight of ℓ_near with S the link set searched on the source's points
             (no gradient to S; its gradient reaches π's point maps only). Not in the
             paper's form: the paper's skeleton losses reach π through ψ's S, which on our
@@ -108,7 +96,6 @@ class LossConfig:
 
     recon: float = 10.0
     contiguity: float = 0.001
-    near: float = 10.0
     sparse_joints: float = 0.1
     sparse_links: float = 500.0
     uniform: float = 10.0
@@ -131,10 +118,6 @@ class LossConfig:
     link_logit_l2: float = 0.0
     link_logit_excess: float = 0.0
     link_logit_bound: float = 4.0
-    rigid: float = 0.0
-    psi_target: str = "losses"
-    search: float = 1.0
-    search_pos_weight: float = 5.0
     points_near: float = 0.0
     points_length: float = 0.0
     points_cover: float = 0.0
@@ -142,29 +125,6 @@ class LossConfig:
     cover_threshold: float = 0.2
     cover_shapes: bool = False
     cover_ignore_bodies: int = 0
-
-    def __post_init__(self):
-        if self.psi_target not in ("losses", "search"):
-            raise ValueError(
-                f"loss.psi_target must be 'losses' or 'search', got {self.psi_target!r}"
-            )
-
-    def search_config(self) -> SearchConfig:
-        """These weights as the objective of :func:`search_skeleton` (ramp not applied)."""
-        return SearchConfig(
-            near=self.near,
-            near_scale=self.near_scale,
-            sparse_joints=self.sparse_joints if self.use_sparse else 0.0,
-            sparse_links=self.sparse_links if self.use_sparse else 0.0,
-            uniform=self.uniform if self.use_uniform else 0.0,
-            uniform_kernel=self.uniform_kernel,
-            uniform_alpha=self.uniform_alpha,
-            uniform_samples=self.uniform_samples,
-            length=self.length,
-            length_min=self.length_min,
-            length_max=self.length_max,
-            rigid=self.rigid,
-        )
 
 
 # --- ℓ_recon ----------------------------------------------------------------------------
@@ -338,28 +298,6 @@ def length_loss(
     return (S[:, i, j] * hinge).mean()
 
 
-def rigid_loss(S: torch.Tensor, xy_source: torch.Tensor, xy_target: torch.Tensor, size: int):
-    """ℓ_rigid: mean_b sum_ij S_ij |l_ij(source) - l_ij(target)| / P (not in the paper).
-
-    Bones are rigid: the two end points of a true link keep their distance when the
-    object moves, while two points on different parts (or across a joint) do not. The
-    lengths come from the hard point pixels (no gradient to π); the sum over pairs is
-    divided by P so that the loss, like ℓ_near, is of the order of one per point.
-
-    Args:
-        S: (B, P, P) connectivity of the source.
-        xy_source: (B, P, 2) source point pixels.
-        xy_target: (B, P, 2) target point pixels (same ids).
-        size: image side; lengths are fractions of it.
-    """
-    P = S.shape[-1]
-    i, j = pair_indices(P, S.device)
-    ls = (xy_source[:, i] - xy_source[:, j]).norm(dim=-1)
-    lt = (xy_target[:, i] - xy_target[:, j]).norm(dim=-1)
-    change = ((ls - lt).abs() / size).detach()  # (B, E)
-    return (S[:, i, j] * change).sum(-1).mean() / P
-
-
 def logit_excess(z: torch.Tensor, bound: float) -> torch.Tensor:
     """mean_b sum_ij relu(|z_ij| - bound)^2: how far the link logits lie past the clip."""
     return F.relu(z.abs() - bound).square().sum(-1).mean()
@@ -407,8 +345,9 @@ def compute_losses(
         target: (B, 3, H, W) target images.
         cfg: weights and hyperparameters.
         ramp: in [0, 1], multiplies the ℓ_uniform and ℓ_sparse weights.
-        structure: the searched objective of ``points_near`` / ``points_length`` (the
-            model's ``search`` config; None: ``SearchConfig()``).
+        structure: the model's ``search`` config (None: ``SearchConfig()``): its ``near``
+            is ℓ_near's weight, and it is the searched objective of ``points_near`` /
+            ``points_length``.
         joint_ids: the fixed joints (``model.structure: fixed``): those losses then use
             the tree over them (:func:`tree_skeleton`) instead of the search.
         shapes: the learnt shapes of the cover loss (``cover_shapes``), or None.
@@ -432,7 +371,7 @@ def compute_losses(
         total = total + cfg.contiguity * parts["contiguity"]
     skel = total.new_zeros(())  # the skeleton losses' weighted sum
     parts["near"] = frames_near(S, (ks, kt), cfg)
-    skel = skel + cfg.near * parts["near"]
+    skel = skel + (structure or SearchConfig()).near * parts["near"]
     if cfg.use_sparse:
         parts["sparse_links"], parts["sparse_joints"] = sparse_loss(S, cfg.sparse_p)
         skel = skel + ramp * (
@@ -451,21 +390,7 @@ def compute_losses(
     if cfg.length:
         parts["length"] = frames_length(S, (ks, kt), W, cfg)
         skel = skel + cfg.length * parts["length"]
-    if cfg.rigid:
-        parts["rigid"] = rigid_loss(S, ps.xy_hard, pt.xy_hard, W)
-        skel = skel + cfg.rigid * parts["rigid"]
-    if cfg.psi_target == "search":
-        target_S = search_skeleton([ps.xy_hard, pt.xy_hard], W, cfg.search_config())
-        i, j = pair_indices(S.shape[-1], S.device)
-        y = target_S[:, i, j]  # (B, E)
-        pos_weight = torch.tensor(cfg.search_pos_weight, device=y.device)
-        parts["search"] = F.binary_cross_entropy_with_logits(
-            out["link_logits"], y, pos_weight=pos_weight
-        )
-        parts["search_links"] = y.sum(-1).mean()
-        total = total + cfg.search * parts["search"]
-    else:
-        total = total + skel
+    total = total + skel
     if cfg.points_near or cfg.points_length or cfg.points_cover:
         fg = (target - out["background"]).abs().sum(1).detach() > cfg.cover_threshold
         ignore = thick_parts(fg, cfg.cover_ignore_bodies) if cfg.cover_ignore_bodies else None

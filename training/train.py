@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from skeleton_perception.atomic import atomic_path
 from skeleton_perception.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from skeleton_perception.nn.model import SkeletonModel
+from skeleton_perception.nn.model import ModelConfig, SkeletonModel
 
 from .config import TrainConfig, flatten, load_config, parse_override, save_config, set_value
 from .distributed import (
@@ -55,7 +55,7 @@ from .visualize import plot_losses, plot_samples
 
 LOG_FIELDS = (
     "step", "time_s", "pairs_per_s", "total", "recon", "contiguity", "near", "sparse_links",
-    "sparse_joints", "uniform", "length", "rigid", "search", "search_links", "link_logit_l2",
+    "sparse_joints", "uniform", "length", "link_logit_l2",
     "link_logit_excess", "points_near", "points_length", "points_links", "points_cover",
     "fg_err_points",
     "fg_err_background", "ramp", "tau",
@@ -194,7 +194,7 @@ def load_init(model: SkeletonModel, init, skip: Sequence[str] = ()) -> None:
         init: checkpoint path or state dict.
         skip: modules ("pi", "psi", "background") whose weights are not taken from
             ``init`` (they are re-initialised; their architecture may differ, e.g. another
-            ``model.psi_head``).
+            ``model.psi_width``).
     """
     if init is None:
         return
@@ -451,7 +451,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="total training steps (overrides the config)")
     parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
-        help="config overrides with dotted keys, e.g. loss.near=5 model.num_points=16",
+        help="config overrides with dotted keys, e.g. loss.recon=5 model.num_points=16",
     )  # fmt: skip
     parser.add_argument(
         "--init", default="none", metavar="default|none|PATH",
@@ -515,7 +515,8 @@ def run(args: argparse.Namespace) -> int:
             # Fine-tuning keeps the initial checkpoint's architecture, except for model keys
             # given explicitly with --set (a shape change then fails when loading).
             explicit = {parse_override(t)[0] for t in overrides}
-            for key, value in flatten(load_checkpoint(init)["config"].get("model", {})):
+            model = load_checkpoint(init)["config"].get("model", {})
+            for key, value in flatten(ModelConfig.drop_retired(model)):
                 if f"model.{key}" not in explicit:
                     set_value(cfg, f"model.{key}", value)
     except (CheckpointError, ValueError) as err:

@@ -15,11 +15,9 @@ from torch import nn
 from .background import BackgroundNet
 from .dictconfig import DictConfig
 from .npt import NeuralPointTransporter
-from .pairwise_psi import PairwiseSkeletonNet
 from .points import (
     PointSet,
     categorical_points,
-    index_to_xy,
     refine_subpixel,
     spatial_softmax_points,
 )
@@ -28,7 +26,6 @@ from .structure_search import SearchConfig, search_skeleton, tree_skeleton
 from .unet import UNet
 
 POINT_REPRS = ("categorical", "spatial_softmax")
-PSI_HEADS = ("conv", "pairwise")
 STRUCTURES = ("psi", "search", "fixed")
 
 
@@ -40,16 +37,8 @@ class ModelConfig(DictConfig):
         num_points: P, number of foreground points.
         image_size: side of the square network input (64 in the paper).
         unet_width: channels of π's first Double-Conv.
-        psi_width: channels of ψ's first layers.
-        psi_head: "conv" (the paper's CNN + fully connected layer over pair ids,
-            :class:`SkeletonNet`) or "pairwise" (a permutation-equivariant head that
-            scores each pair from the image along its segment, :class:`PairwiseSkeletonNet`).
-        psi_samples: points sampled on each segment by the pairwise head.
-        psi_hidden: width of the pairwise head's MLPs.
-        psi_standardize: the pairwise head standardises each image's logits over its
-            pairs (gain * z - offset; see :class:`PairwiseSkeletonNet`).
-        psi_gain: that gain.
-        psi_offset: that offset.
+        psi_width: channels of ψ's first layers (ψ: the paper's CNN + fully connected
+            layer over pair ids, :class:`SkeletonNet`).
         bg_width: channels of B.
         bg_latent: size of B's background vector (its bottleneck).
         bg_input_size: side of the downsampled frame B sees (16 in the paper).
@@ -76,17 +65,16 @@ class ModelConfig(DictConfig):
     """
 
     config_name: ClassVar[str] = "model config"
+    # removed with the pairwise ψ head (docs/model.md, "Removed options")
+    retired: ClassVar[dict] = dict(
+        psi_head="conv", psi_samples=9, psi_hidden=64, psi_standardize=False, psi_gain=2.0,
+        psi_offset=4.0,
+    )  # fmt: skip
 
     num_points: int = 32
     image_size: int = 64
     unet_width: int = 16
     psi_width: int = 32
-    psi_head: str = "conv"
-    psi_samples: int = 9
-    psi_hidden: int = 64
-    psi_standardize: bool = False
-    psi_gain: float = 2.0
-    psi_offset: float = 4.0
     bg_width: int = 32
     bg_latent: int = 32
     bg_input_size: int = 16
@@ -108,8 +96,6 @@ class ModelConfig(DictConfig):
             raise ValueError(
                 f"model.point_repr must be one of {POINT_REPRS}, got {self.point_repr!r}"
             )
-        if self.psi_head not in PSI_HEADS:
-            raise ValueError(f"model.psi_head must be one of {PSI_HEADS}, got {self.psi_head!r}")
         if self.structure not in STRUCTURES:
             raise ValueError(f"model.structure must be one of {STRUCTURES}, got {self.structure!r}")
         if isinstance(self.search, dict):
@@ -129,6 +115,14 @@ class ModelConfig(DictConfig):
         if self.image_size % 16:
             raise ValueError(f"model.image_size must be divisible by 16, got {self.image_size}")
 
+    @classmethod
+    def drop_retired(cls, d: dict) -> dict:
+        """``d`` without the removed keys, its ``search`` section's included."""
+        d = super().drop_retired(d)
+        if isinstance(d.get("search"), dict):
+            d["search"] = SearchConfig.drop_retired(d["search"])
+        return d
+
 
 def point_heatmaps(maps: torch.Tensor) -> torch.Tensor:
     """(B, P, H, W) maps -> heatmaps scaled so each has peak 1 (ψ's input)."""
@@ -146,16 +140,7 @@ class SkeletonModel(nn.Module):
         super().__init__()
         self.cfg = cfg = cfg or ModelConfig()
         self.pi = UNet(3, cfg.num_points, cfg.unet_width).to(memory_format=torch.channels_last)
-        if cfg.psi_head == "pairwise":
-            self.psi = PairwiseSkeletonNet(
-                cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip,
-                cfg.psi_samples, cfg.psi_hidden, cfg.psi_standardize, cfg.psi_gain,
-                cfg.psi_offset,
-            )  # fmt: skip
-        else:
-            self.psi = SkeletonNet(
-                cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip
-            )
+        self.psi = SkeletonNet(cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip)
         self.background = BackgroundNet(
             cfg.bg_width, cfg.bg_latent, cfg.bg_input_size, cfg.image_size
         )
@@ -173,31 +158,22 @@ class SkeletonModel(nn.Module):
         tau = self.cfg.gumbel_tau if tau is None else tau
         return categorical_points(logits, tau, sample=sample, hard=self.cfg.gumbel_hard and sample)
 
-    def link_logits(
-        self, images: torch.Tensor, maps: torch.Tensor, xy: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def link_logits(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """ψ's raw link logits.
 
         Args:
             images: (B, 3, H, W) in [0, 1].
             maps: (B, P, H, W) location maps.
-            xy: (B, P, 2) point pixels (the pairwise head; default: the maps' modes).
 
         Returns:
             (B, P(P-1)/2) logits.
         """
         heat = point_heatmaps(maps.detach() if self.cfg.psi_detach_points else maps)
-        if self.cfg.psi_head == "conv":
-            return self.psi.logits(torch.cat([images - 0.5, heat], dim=1))
-        if xy is None:
-            xy = index_to_xy(maps.flatten(2).argmax(-1), maps.shape[-1]).to(maps.dtype)
-        return self.psi.logits(images - 0.5, heat, xy.detach())
+        return self.psi.logits(torch.cat([images - 0.5, heat], dim=1))
 
-    def connectivity(
-        self, images: torch.Tensor, maps: torch.Tensor, xy: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """ψ: (B, 3, H, W) images, their (B, P, H, W) maps (and xy) -> (B, P, P) S."""
-        return self.psi.probabilities(self.link_logits(images, maps, xy))
+    def connectivity(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """ψ: (B, 3, H, W) images, their (B, P, H, W) maps -> (B, P, P) S."""
+        return self.psi.probabilities(self.link_logits(images, maps))
 
     def forward(self, source: torch.Tensor, target: torch.Tensor, tau: float | None = None) -> dict:
         """One batch of training pairs.
@@ -216,7 +192,7 @@ class SkeletonModel(nn.Module):
         both = self.points(torch.cat([source, target]), sample=self.training, tau=tau)
         ps = PointSet(*(t[:n] for t in (both.logits, both.maps, both.xy, both.xy_hard)))
         pt = PointSet(*(t[n:] for t in (both.logits, both.maps, both.xy, both.xy_hard)))
-        link_logits = self.link_logits(source, ps.maps, ps.xy_hard)
+        link_logits = self.link_logits(source, ps.maps)
         S = self.psi.probabilities(link_logits)
         background = self.background(target)
         recon = self.npt(source, ps.maps, pt.maps, background)
@@ -241,4 +217,4 @@ class SkeletonModel(nn.Module):
             return xy, S
         if self.cfg.structure == "fixed":
             return xy, tree_skeleton(xy, self.cfg.joint_ids, self.cfg.image_size).to(xy.dtype)
-        return xy, self.connectivity(images, pts.maps, xy)
+        return xy, self.connectivity(images, pts.maps)

@@ -16,11 +16,9 @@ is exact, as the relaxation's forward pass):
     + sparse_joints * (|joints(L)| / P)^q + sparse_links * (|L| / E)^q
     + uniform * sum_f sum_{e in L} [δ_f(e) < α] / #{e : δ_f(e) < α}
     + length * sum_f sum_{e in L} hinge_f(e) / E
-    + rigid * sum_{e in L} |l_first(e) - l_last(e)| / size / P
 
-(ℓ_sparse's power means with p = 1/2 are (count / total)^2 at binary S: q = 2; ℓ_rigid, not in
-the paper, charges links whose length changes between two frames.) Greedy: start empty,
-add the link that lowers the objective most, stop when none does.
+(ℓ_sparse's power means with p = 1/2 are (count / total)^2 at binary S: q = 2.) Greedy:
+start empty, add the link that lowers the objective most, stop when none does.
 
 Geometry shared with the training losses (``training/losses.py`` imports it from here):
 :func:`segment_distance`, :func:`occupancy`, :func:`link_coverage`.
@@ -47,7 +45,8 @@ class SearchConfig(DictConfig):
     model's points with the evaluation protocol (docs/model.md, "Structure by search").
 
     Attributes:
-        near: weight of the ℓ_near reward.
+        near: weight of the ℓ_near reward; also ℓ_near's weight in training (one weight
+            for the loss and the search, ``model.search.near``).
         near_scale: pixels; closeness is exp(-d / near_scale).
         sparse_joints: weight of the joint count term.
         sparse_links: weight of the link count term.
@@ -62,11 +61,11 @@ class SearchConfig(DictConfig):
         length: weight of ℓ_length.
         length_min: l_min as a fraction of the image side.
         length_max: l_max as a fraction of the image side.
-        rigid: weight of ℓ_rigid (two frames only).
         max_links: stop after this many links (0: P - 1).
     """
 
     config_name: ClassVar[str] = "search config"
+    retired: ClassVar[dict] = {"rigid": 0.0}  # ℓ_rigid (docs/model.md, "Removed options")
 
     near: float = 10.0
     near_scale: float = 6.0
@@ -80,7 +79,6 @@ class SearchConfig(DictConfig):
     length: float = 100.0
     length_min: float = 0.05
     length_max: float = 0.75
-    rigid: float = 0.0
     max_links: int = 0
 
 
@@ -183,11 +181,6 @@ def search_skeleton(
     terms = [_frame_terms(f, size, cfg) for f in frames]
     clo = torch.stack([t[0] for t in terms], 1)  # (B, F, P, E)
     fixed = sum(t[1] + t[2] for t in terms)  # (B, E): cost of a link whatever the rest
-    if cfg.rigid and len(frames) > 1:
-        first, last = frames[0], frames[-1]
-        lf = (first[:, i] - first[:, j]).norm(dim=-1)
-        ll = (last[:, i] - last[:, j]).norm(dim=-1)
-        fixed = fixed + cfg.rigid * (lf - ll).abs() / size / P
     best = clo.new_zeros(B, len(frames), P)  # each point's closeness to its nearest link
     is_joint = torch.zeros(B, P, dtype=torch.bool, device=device)
     chosen = torch.zeros(B, E, dtype=torch.bool, device=device)

@@ -13,6 +13,16 @@ Examples::
         --data data/cartpoles --out results/cartpoles-transporter.json
     skeleton-perception evaluate --model random --data data/cartpoles \
         --out results/cartpoles-random.json
+
+Structure by search with other weights than the checkpoint's (``--search``), scored on the
+val splits of several datasets (``--data`` with several folders; the last line is the mean
+of structure Bcc, structure F1 and joints F1 over them, the rule that chose the shipped
+search weights, docs/model.md)::
+
+    skeleton-perception evaluate --checkpoint skeleton_perception/weights/default.pt \
+        --data data/v1/cartpoles data/v1/swimmers --split val --episodes 20 \
+        --joint-set structure-frame --search count_power=1 sparse_joints=20 sparse_links=0 \
+        --out runs/search-sweep
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from skeleton_perception.training.evaluation import paper, predictors, tables
 from skeleton_perception.training.evaluation.protocol import (
     JOINT_METRICS,
@@ -111,17 +122,57 @@ def make_predictor(
     seed: int,
     device: str,
     structure: str | None = None,
+    search: dict | None = None,
 ):
-    """The method named ``model`` (one of :data:`MODELS`); ``structure``: see --structure."""
+    """The method named ``model`` (one of :data:`MODELS`).
+
+    ``structure``: see --structure; ``search``: ``model.search`` keys changed (S by search).
+    """
     if model == "random":
         return predictors.RandomPredictor(max_joints=max_joints, seed=seed)
     if not checkpoint:
         raise SystemExit(f"evaluate: a checkpoint is required for model {model!r}")
     if model == "transporter":
         return predictors.TransporterPredictor(checkpoint, device=device)
+    if model == "ours" and search:
+        return predictors.OursPredictor(detector=searching_detector(checkpoint, search, device))
     if model == "ours":
         return predictors.OursPredictor(checkpoint, device=device, structure=structure)
     raise SystemExit(f"evaluate: unknown model {model!r}; choose from {', '.join(MODELS)}")
+
+
+def parse_search(texts: list[str]) -> dict:
+    """``--search`` ``KEY=VALUE`` texts -> ``SearchConfig`` keys and values (typed).
+
+    Raises:
+        SystemExit: naming a key that is not a ``SearchConfig`` field, or a bad value.
+    """
+    from skeleton_perception.nn.structure_search import SearchConfig
+
+    defaults, changes = SearchConfig(), {}
+    for text in texts:
+        key, sep, raw = text.partition("=")
+        if not sep or not hasattr(defaults, key):
+            raise SystemExit(f"evaluate: --search {text}: expected KEY=VALUE with KEY a "
+                             f"model.search field ({', '.join(defaults.to_dict())})")  # fmt: skip
+        try:
+            changes[key] = type(getattr(defaults, key))(yaml.safe_load(raw))
+        except (TypeError, ValueError) as err:
+            raise SystemExit(f"evaluate: --search {text}: {err}") from err
+    return changes
+
+
+def searching_detector(checkpoint: str, search: dict, device: str):
+    """A detector for ``checkpoint`` predicting S by search with ``search`` keys changed."""
+    from skeleton_perception import SkeletonDetector
+    from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint)
+    weights = {**ckpt["config"]["model"].get("search", {}), **search}
+    model = build_model_from_checkpoint(
+        ckpt, checkpoint, {"structure": "search", "search": weights}
+    )
+    return SkeletonDetector(model, device, source=str(checkpoint))
 
 
 def evaluate_store(store, predictor, params: EvalParams, joint_set: str, limit: int | None):
@@ -182,11 +233,19 @@ def print_tables(label: str, summary: dict, dataset: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line arguments of ``evaluate``."""
-    parser.add_argument("--data", required=True, help="dataset folder from `generate`")
+    parser.add_argument(
+        "--data", required=True, nargs="+",
+        help="dataset folder(s) from `generate`; with several, each is scored and the mean of "
+        "structure Bcc, structure F1 and joints F1 over them is printed last",
+    )  # fmt: skip
     parser.add_argument("--checkpoint", help="checkpoint of --model ours or transporter")
     parser.add_argument("--model", choices=MODELS, default="ours")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--out", help="JSON path (default: results/<dataset>-<model>.json)")
+    parser.add_argument(
+        "--out",
+        help="JSON path, or a folder for <dataset>-<model>.json files (needed with several "
+        "--data; default: results/<dataset>-<model>.json)",
+    )
     parser.add_argument("--dataset", help="dataset name (default: from --data/dataset.json)")
     parser.add_argument("--epsilon", type=float, help="override the dataset's ε")
     parser.add_argument(
@@ -216,20 +275,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "link set searched over the whole episode (SkeletonDetector.predict_video; not per "
         "image, a diagnostic)",
     )
+    parser.add_argument(
+        "--search", nargs="+", default=[], metavar="KEY=VALUE",
+        help="--model ours: S by search on each image with these model.search weights "
+        "changed (e.g. sparse_joints=3 count_power=1), the checkpoint's for the others",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of ``skeleton-perception evaluate``."""
+    several = len(args.data) > 1
+    if several and (args.out is None or args.out.endswith(".json")):
+        raise SystemExit("evaluate: with several --data, --out names a folder for the JSONs")
+    if args.search and (args.model != "ours" or args.structure not in (None, "search")):
+        raise SystemExit("evaluate: --search goes with --model ours (S by search)")
+    search = parse_search(args.search)
+    rows = []
+    for folder in args.data:
+        summary = evaluate_folder(args, folder, search, several)
+        if summary["structure"] is not None:
+            st, jo = summary["structure"], summary["joints"]
+            rows.append((st["bcc"], st["f1"], jo["f1"]))
+    if several and rows:
+        bcc, f1, joints = np.nanmean(np.array(rows, dtype=float), axis=0)
+        print(f"\nmean over {len(rows)} datasets: structure Bcc {bcc:.3f} F1 {f1:.3f} | "
+              f"joints F1 {joints:.3f}; their mean {np.mean([bcc, f1, joints]):.3f}")  # fmt: skip
+    return 0
+
+
+def evaluate_folder(args: argparse.Namespace, folder: str, search: dict, several: bool) -> dict:
+    """Scores ``args``'s method on one dataset folder, prints its tables, writes its JSON.
+
+    Returns:
+        The evaluation's summary.
+    """
     from skeleton_perception.training.sim.datasets import get_dataset
     from skeleton_perception.training.sim.storage import EpisodeStore
 
-    spec = get_dataset(dataset_name(args.data, args.dataset))
+    spec = get_dataset(dataset_name(folder, args.dataset))
     epsilon = args.epsilon if args.epsilon is not None else float(spec.epsilon)
     params = EvalParams(epsilon=epsilon, seed=args.seed)
-    store = EpisodeStore(args.data, args.split)
+    store = EpisodeStore(folder, args.split)
     predictor = make_predictor(
-        args.model, args.checkpoint, int(spec.max_joints), args.seed, args.device, args.structure
-    )
+        args.model, args.checkpoint, int(spec.max_joints), args.seed, args.device,
+        args.structure, search,
+    )  # fmt: skip
     label = args.label or args.model
     start = time.monotonic()
     ev, predict_seconds, frames_seen, first = evaluate_store(
@@ -237,15 +327,20 @@ def run(args: argparse.Namespace) -> int:
     )
     summary = ev.summarize()
     print_tables(label, summary, spec.name)
-    out = Path(args.out or f"results/{spec.name}-{args.model}.json")
+    name = f"{spec.name}-{args.model}.json"
+    if args.out is None:
+        out = Path("results") / name
+    else:
+        out = Path(args.out) / name if several or not args.out.endswith(".json") else Path(args.out)
     result = {
         "dataset": spec.name,
         "model": args.model,
         "label": label,
         "split": args.split,
-        "data": str(args.data),
+        "data": str(folder),
         "checkpoint": args.checkpoint,
-        "structure": args.structure,
+        "structure": "search" if search else args.structure,
+        "search": search or None,
         "num_episodes": len(ev.episodes),
         "num_frames": frames_seen,
         "params": {
@@ -286,4 +381,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"figure: {args.figure}")
     write_bytes_atomic(out, json.dumps(_jsonable(result), indent=1).encode())
     print(f"results: {out}")
-    return 0
+    return summary

@@ -17,14 +17,11 @@ import numpy as np
 from skeleton_perception.training.sim import families
 from skeleton_perception.training.sim.appearance import HELDOUT
 from skeleton_perception.training.sim.episode import Episode, EpisodeConfig, render_episode
+from skeleton_perception.training.sim.families import cartpoles, mwhc, spiders, swimmers
 
 SPLITS = ("train", "val", "test", "appearance")
 APPEARANCE_SPLIT = "appearance"
 
-_SPIDERS = tuple(f"spider-{k}legs" for k in range(3, 9))
-_CARTPOLES = tuple(f"cartpole-{n}" for n in range(1, 6))
-_SWIMMERS = tuple(f"swimmer-{n}" for n in range(2, 8))
-_MWHC = ("walker", "hopper", "cheetah", "manipulator")
 _SPIDERS_SEEN = ("spider-3legs", "spider-6legs", "spider-7legs", "spider-8legs")
 _SPIDERS_UNSEEN = ("spider-4legs", "spider-5legs")
 
@@ -80,10 +77,10 @@ class DatasetSpec:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "spiders": DatasetSpec("spiders", 0.20, _SPIDERS, _SPIDERS),
-    "cartpoles": DatasetSpec("cartpoles", 0.15, _CARTPOLES, _CARTPOLES),
-    "swimmers": DatasetSpec("swimmers", 0.20, _SWIMMERS, _SWIMMERS),
-    "mwhc": DatasetSpec("mwhc", 0.30, _MWHC, _MWHC),
+    "spiders": DatasetSpec("spiders", 0.20, spiders.VARIANTS, spiders.VARIANTS),
+    "cartpoles": DatasetSpec("cartpoles", 0.15, cartpoles.VARIANTS, cartpoles.VARIANTS),
+    "swimmers": DatasetSpec("swimmers", 0.20, swimmers.VARIANTS, swimmers.VARIANTS),
+    "mwhc": DatasetSpec("mwhc", 0.30, mwhc.VARIANTS, mwhc.VARIANTS),
     "spiders0shot": DatasetSpec("spiders0shot", 0.20, _SPIDERS_SEEN, _SPIDERS_UNSEEN),
 }
 

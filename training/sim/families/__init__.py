@@ -1,34 +1,45 @@
 """Object families: one module per family, each with its own MJCF builder.
 
-A variant label names a family member: ``spider-5legs``, ``cartpole-3``, ``swimmer-4``,
-``walker``, ``hopper``, ``cheetah``, ``manipulator``. :func:`build` dispatches on it.
+A family registers itself: every module of this package that defines ``VARIANTS`` (the
+labels it builds, e.g. ``cartpole-3``, ``spider-5legs``, ``walker``) together with
+``build(variant, rng)`` and ``num_keypoints(variant)`` is a family, found by
+:func:`registry`. :func:`build` dispatches on the label; the datasets
+(:mod:`skeleton_perception.training.sim.datasets`) draw their objects from the variants.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
+from types import ModuleType
 
 import numpy as np
 from skeleton_perception.training.sim.families.base import SimObject
 
-# variant prefix -> module that builds it
-_MODULES = {
-    "spider": "skeleton_perception.training.sim.families.spiders",
-    "cartpole": "skeleton_perception.training.sim.families.cartpoles",
-    "swimmer": "skeleton_perception.training.sim.families.swimmers",
-    "walker": "skeleton_perception.training.sim.families.mwhc",
-    "hopper": "skeleton_perception.training.sim.families.mwhc",
-    "cheetah": "skeleton_perception.training.sim.families.mwhc",
-    "manipulator": "skeleton_perception.training.sim.families.mwhc",
-}
+
+@functools.cache
+def registry() -> dict[str, ModuleType]:
+    """Variant label -> the family module that builds it (every module with ``VARIANTS``)."""
+    table: dict[str, ModuleType] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for variant in getattr(module, "VARIANTS", ()):
+            if variant in table:
+                raise RuntimeError(
+                    f"object variant {variant!r} is built by both {table[variant].__name__} "
+                    f"and {module.__name__}"
+                )
+            table[variant] = module
+    return table
 
 
-def family_module(variant: str):
+def family_module(variant: str) -> ModuleType:
     """The module that builds ``variant`` (each provides ``build`` and ``num_keypoints``)."""
-    prefix = variant.split("-")[0]
-    if prefix not in _MODULES:
-        raise ValueError(f"unknown object variant {variant!r}; families: {', '.join(_MODULES)}")
-    return importlib.import_module(_MODULES[prefix])
+    table = registry()
+    if variant not in table:
+        raise ValueError(f"unknown object variant {variant!r}; variants: {', '.join(table)}")
+    return table[variant]
 
 
 def build(variant: str, rng: np.random.Generator) -> SimObject:

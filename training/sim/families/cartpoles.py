@@ -22,11 +22,7 @@ from skeleton_perception.training.sim.families.base import (
 )
 
 MIN_POLES, MAX_POLES = 1, 5
-
-
-def variants() -> list[str]:
-    """Variant labels: ``cartpole-1`` ... ``cartpole-5``."""
-    return [f"cartpole-{n}" for n in range(MIN_POLES, MAX_POLES + 1)]
+VARIANTS = tuple(f"cartpole-{n}" for n in range(MIN_POLES, MAX_POLES + 1))
 
 
 def num_keypoints(variant: str) -> int:

@@ -153,6 +153,8 @@ SKELETONS: dict[str, Skeleton] = {
     ),
 }
 
+VARIANTS = tuple(SKELETONS)
+
 
 def num_keypoints(variant: str) -> int:
     """Number of ground-truth joints of a suite model."""

@@ -29,6 +29,7 @@ from skeleton_perception.training.sim.families.base import (
 )
 
 MIN_LEGS, MAX_LEGS = 3, 8
+VARIANTS = tuple(f"spider-{k}legs" for k in range(MIN_LEGS, MAX_LEGS + 1))
 
 
 def num_legs(variant: str) -> int:

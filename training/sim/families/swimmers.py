@@ -26,6 +26,7 @@ from skeleton_perception.training.sim.families.base import (
 )
 
 MIN_RODS, MAX_RODS = 2, 7
+VARIANTS = tuple(f"swimmer-{n}" for n in range(MIN_RODS, MAX_RODS + 1))
 BEND = 1.9  # hinge range, radians either way
 
 
