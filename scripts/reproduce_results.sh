@@ -6,6 +6,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SP=.venv/bin/skeleton-perception
+# The fine-tunes of issue 15 (cover, shapes): π and B only, one thread each.
+FT=(--no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
+    ckpt_every=250 plot_every=100000 loss.points_near=0.01 loss.points_length=0.1)
+# ids CHECKPOINT: the --set key that keeps a checkpoint's fixed joints.
+ids() { .venv/bin/python -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=True)
+print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])) + ']')" "$1"; }
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 DATASETS=(cartpoles swimmers spiders spiders0shot mwhc)
 stages=("${@:-evaluate report}")
@@ -339,10 +345,6 @@ cover)
   # It starts from the models the joints stage leaves and overwrites three of them: run it
   # once after that stage (as `all` does).
   # (--set takes every KEY=VALUE after it, so FT comes last and the caller's keys follow.)
-  FT=(--no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
-      ckpt_every=250 plot_every=100000 loss.points_near=0.01 loss.points_length=0.1)
-  ids() { .venv/bin/python -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=True)
-print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])) + ']')" "$1"; }
   # The val comparison (rule fixed before the runs: per-image joint F1, 20 val episodes).
   for w in 0 0.3 1; do
     $SP train --config training/configs/cartpoles.yaml --init models/cartpoles-points.pt \
@@ -414,18 +416,14 @@ shapes)
   # (the control), 1,500 steps from each model the cover stage leaves (docs/model.md,
   # "Learnt shapes"). Rule fixed before the runs: per-image joint F1 on 20 val episodes;
   # kept for a dataset if it beats both the control and the model it starts from.
-  FT=(--no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
-      ckpt_every=250 plot_every=100000 loss.points_near=0.01 loss.points_length=0.1
-      loss.points_cover=0.3)
-  ids() { .venv/bin/python -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=True)
-print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])) + ']')" "$1"; }
+  SH=("${FT[@]}" loss.points_cover=0.3)  # the session-7 cover fine-tune, kept in every run
   for run in cp:cartpoles:models/cartpoles-points.pt:loss.cover_sigma=3.0 \
              sw:swimmers:models/swimmers.pt:loss.cover_sigma=1.5; do
     IFS=: read -r short d parent sigma <<< "$run"
     for variant in control:loss.cover_shapes=false shapes:loss.cover_shapes=true; do
       IFS=: read -r name flag <<< "$variant"
       $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
-        --out "runs/s8/$short-$name" --steps 1500 "${FT[@]}" "$sigma" "$flag" \
+        --out "runs/s8/$short-$name" --steps 1500 "${SH[@]}" "$sigma" "$flag" \
         model.structure=fixed "$(ids "$parent")"
       $SP evaluate --model ours --checkpoint "runs/s8/$short-$name/checkpoint.pt" \
         --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$short-$name-val.json"
@@ -437,7 +435,7 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
     IFS=: read -r src d parent flag sigma <<< "$run"
     rm -rf "runs/s8/$src-long" && cp -r "runs/s8/$src" "runs/s8/$src-long"
     $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
-      --out "runs/s8/$src-long" --resume --steps 3000 "${FT[@]}" "$flag" \
+      --out "runs/s8/$src-long" --resume --steps 3000 "${SH[@]}" "$flag" \
       loss.cover_sigma="$sigma" \
       model.structure=fixed "$(ids "$parent")"
     $SP evaluate --model ours --checkpoint "runs/s8/$src-long/checkpoint.pt" \
@@ -457,7 +455,7 @@ print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])
   for variant in control:loss.cover_ignore_bodies=0 ignore3:loss.cover_ignore_bodies=3; do
     IFS=: read -r name flag <<< "$variant"
     $SP train --config training/configs/cartpoles.yaml --init models/cartpoles-points.pt \
-      --data data/v2/cartpoles --out "runs/s8/cp2-$name" --steps 1500 "${FT[@]}" \
+      --data data/v2/cartpoles --out "runs/s8/cp2-$name" --steps 1500 "${SH[@]}" \
       loss.cover_sigma=3.0 "$flag" model.structure=fixed "$(ids models/cartpoles-points.pt)"
     $SP evaluate --model ours --checkpoint "runs/s8/cp2-$name/checkpoint.pt" \
       --data data/v2/cartpoles --split val --episodes 60 --out "runs/s8/cp2-$name-val.json"
