@@ -12,6 +12,16 @@ FT=(--no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
 # ids CHECKPOINT: the --set key that keeps a checkpoint's fixed joints.
 ids() { .venv/bin/python -c "import sys, torch; c = torch.load(sys.argv[1], weights_only=True)
 print('model.joint_ids=[' + ','.join(map(str, c['config']['model']['joint_ids'])) + ']')" "$1"; }
+# tune OUT DATASET PARENT STEPS VAL_EPISODES [--resume] --set KEY=VALUE...: a fine-tune of
+# PARENT (its fixed joints kept) on data/v2/DATASET, then its per-image score on val.
+tune() {
+  local out=$1 d=$2 parent=$3 steps=$4 episodes=$5
+  shift 5
+  $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
+    --out "$out" --steps "$steps" "$@" model.structure=fixed "$(ids "$parent")"
+  $SP evaluate --model ours --checkpoint "$out/checkpoint.pt" --data "data/v2/$d" \
+    --split val --episodes "$episodes" --out "$out-val.json"
+}
 export MUJOCO_GL="${MUJOCO_GL:-egl}"
 DATASETS=(cartpoles swimmers spiders spiders0shot mwhc)
 stages=("${@:-evaluate report}")
@@ -413,33 +423,25 @@ cover)
 shapes)
   # Issue 15 (session 8): loss.cover_shapes, the cover loss drawing each joint as a rounded
   # box and each link as a tube of learnt size, against the same fine-tune without it
-  # (the control), 1,500 steps from each model the cover stage leaves (docs/model.md,
-  # "Learnt shapes"). Rule fixed before the runs: per-image joint F1 on 20 val episodes;
-  # kept for a dataset if it beats both the control and the model it starts from.
+  # (the control), 1,500 steps from each model the cover stage leaves (docs/notebook/
+  # joints.md, "Learnt shapes"). Rule fixed before the runs: per-image joint F1 on 20 val
+  # episodes; kept for a dataset if it beats both the control and the model it starts from.
   SH=("${FT[@]}" loss.points_cover=0.3)  # the session-7 cover fine-tune, kept in every run
-  for run in cp:cartpoles:models/cartpoles-points.pt:loss.cover_sigma=3.0 \
-             sw:swimmers:models/swimmers.pt:loss.cover_sigma=1.5; do
+  for run in cp:cartpoles:models/cartpoles-points.pt:3.0 sw:swimmers:models/swimmers.pt:1.5; do
     IFS=: read -r short d parent sigma <<< "$run"
-    for variant in control:loss.cover_shapes=false shapes:loss.cover_shapes=true; do
+    for variant in control:false shapes:true; do
       IFS=: read -r name flag <<< "$variant"
-      $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
-        --out "runs/s8/$short-$name" --steps 1500 "${SH[@]}" "$sigma" "$flag" \
-        model.structure=fixed "$(ids "$parent")"
-      $SP evaluate --model ours --checkpoint "runs/s8/$short-$name/checkpoint.pt" \
-        --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$short-$name-val.json"
+      tune "runs/s8/$short-$name" "$d" "$parent" 1500 20 "${SH[@]}" \
+        loss.cover_sigma="$sigma" loss.cover_shapes="$flag"
     done
   done
   # Longer: the best of each pair resumed to 3,000 steps (both lost on val).
-  for run in cp-control:cartpoles:models/cartpoles-points.pt:loss.cover_shapes=false:3.0 \
-             sw-shapes:swimmers:models/swimmers.pt:loss.cover_shapes=true:1.5; do
+  for run in cp-control:cartpoles:models/cartpoles-points.pt:false:3.0 \
+             sw-shapes:swimmers:models/swimmers.pt:true:1.5; do
     IFS=: read -r src d parent flag sigma <<< "$run"
     rm -rf "runs/s8/$src-long" && cp -r "runs/s8/$src" "runs/s8/$src-long"
-    $SP train --config "training/configs/$d.yaml" --init "$parent" --data "data/v2/$d" \
-      --out "runs/s8/$src-long" --resume --steps 3000 "${SH[@]}" "$flag" \
-      loss.cover_sigma="$sigma" \
-      model.structure=fixed "$(ids "$parent")"
-    $SP evaluate --model ours --checkpoint "runs/s8/$src-long/checkpoint.pt" \
-      --data "data/v2/$d" --split val --episodes 20 --out "runs/s8/$src-long-val.json"
+    tune "runs/s8/$src-long" "$d" "$parent" 3000 20 --resume "${SH[@]}" \
+      loss.cover_sigma="$sigma" loss.cover_shapes="$flag"
   done
   # Kept by the rule: Cartpoles' control (shapes lost), Swimmers with shapes.
   for kept in runs/s8/cp-control:models/cartpoles-points.pt \
@@ -452,16 +454,13 @@ shapes)
   # (the starting model scored on the same 60 too); kept if it beats both.
   $SP evaluate --model ours --checkpoint models/cartpoles-points.pt --data data/v2/cartpoles \
     --split val --episodes 60 --out runs/s8/cp2-start-val.json
-  for variant in control:loss.cover_ignore_bodies=0 ignore3:loss.cover_ignore_bodies=3; do
-    IFS=: read -r name flag <<< "$variant"
-    $SP train --config training/configs/cartpoles.yaml --init models/cartpoles-points.pt \
-      --data data/v2/cartpoles --out "runs/s8/cp2-$name" --steps 1500 "${SH[@]}" \
-      loss.cover_sigma=3.0 "$flag" model.structure=fixed "$(ids models/cartpoles-points.pt)"
-    $SP evaluate --model ours --checkpoint "runs/s8/cp2-$name/checkpoint.pt" \
-      --data data/v2/cartpoles --split val --episodes 60 --out "runs/s8/cp2-$name-val.json"
+  for variant in control:0 ignore3:3; do
+    IFS=: read -r name r <<< "$variant"
+    tune "runs/s8/cp2-$name" cartpoles models/cartpoles-points.pt 1500 60 "${SH[@]}" \
+      loss.cover_sigma=3.0 loss.cover_ignore_bodies="$r"
   done
-  $SP export runs/s8/cp2-ignore3 \
-    --after-model models/cartpoles-points.pt --out models/cartpoles-points.pt
+  $SP export runs/s8/cp2-ignore3 --after-model models/cartpoles-points.pt \
+    --out models/cartpoles-points.pt
   # The test rows of RESULTS.md.
   for d in cartpoles swimmers; do
     model="models/$d.pt"; [ "$d" = cartpoles ] && model=models/cartpoles-points.pt
