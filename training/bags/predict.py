@@ -16,7 +16,6 @@ saves a PNG strip of four frames, e.g. for a README.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from skeleton_perception.training.bags.reader import (
     topic_types,
 )
 
+from skeleton_perception.atomic import atomic_path
 from skeleton_perception.drawing import draw_skeleton
 from skeleton_perception.skeleton import Skeleton
 from skeleton_perception.skeleton_msg import msg_to_skeleton, stamp_to_ns
@@ -117,9 +117,6 @@ def predict_bag(
             total = min(total, max_frames)
         picks = {round(total * f) for f in (0.125, 0.375, 0.625, 0.875)}
         shots: list[np.ndarray] = []
-        out.parent.mkdir(parents=True, exist_ok=True)
-        # Same directory (atomic rename), same extension (OpenCV picks the container by it).
-        tmp = out.with_name(f".{out.stem}.{os.getpid()}.partial{out.suffix or '.mp4'}")
         writer: cv2.VideoWriter | None = None
         size: tuple[int, int] | None = None
         written = 0
@@ -148,27 +145,25 @@ def predict_bag(
                 bar.update(1)
             pending.clear()
 
-        try:
-            for frame in bag.indexed_frames(stride=stride):
-                if max_frames is not None and written + len(pending) >= max_frames:
-                    break
-                pending.append(frame)
-                if len(pending) >= max(batch, 2 if writer is None else 1):
+        # The same extension as ``out``: OpenCV picks the container by it.
+        with atomic_path(out, suffix=out.suffix or ".mp4") as tmp:
+            try:
+                for frame in bag.indexed_frames(stride=stride):
+                    if max_frames is not None and written + len(pending) >= max_frames:
+                        break
+                    pending.append(frame)
+                    if len(pending) >= max(batch, 2 if writer is None else 1):
+                        flush()
+                if pending:
                     flush()
-            if pending:
-                flush()
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            bar.close()
-            if writer is not None:
-                writer.release()
-        os.replace(tmp, out)
+            finally:
+                bar.close()
+                if writer is not None:
+                    writer.release()
     if snapshot is not None and shots:
         strip = np.concatenate(shots, axis=1)
-        snapshot.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(snapshot), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+        with atomic_path(snapshot, suffix=snapshot.suffix or ".png") as tmp:
+            cv2.imwrite(str(tmp), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     return written
 
 

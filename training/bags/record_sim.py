@@ -42,12 +42,13 @@ IMAGE_TOPIC = "/camera/image_raw"
 COMPRESSED_TOPIC = "/camera/image_raw/compressed"
 INFO_TOPIC = "/camera/camera_info"
 TRUTH_TOPIC = "/ground_truth"
-FAMILIES = ("spiders", "cartpoles", "swimmers", "mwhc", "spiders0shot")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``record-sim`` options."""
-    parser.add_argument("--family", default="spiders", choices=FAMILIES, help="object family")
+    from skeleton_perception.training.sim.datasets import DATASETS
+
+    parser.add_argument("--family", default="spiders", choices=list(DATASETS), help="object family")
     parser.add_argument("--frames", type=int, default=900, help="frames to record")
     parser.add_argument("--out", type=Path, required=True, help="*.mcap file or bag directory")
     parser.add_argument("--rate", type=float, default=30.0, help="frames per second (Hz)")
