@@ -144,6 +144,26 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+def _launch_and_reap(script: str, namespace: str, cwd: Path, wait_s: float = 0.0):
+    """Runs a launch ``script`` (argv: the launch file, ``namespace``) in a subprocess.
+
+    Waits up to ``wait_s`` for the nodes started under ``namespace`` to stop, then kills
+    any that are left (so that no test leaves them running, whatever its assertions say).
+
+    Returns:
+        The completed process and the pids that were left running.
+    """
+    cmd = [sys.executable, "-c", script, str(LAUNCH_FILE), namespace]
+    out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    deadline = time.monotonic() + wait_s
+    while _processes_with(namespace) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = _processes_with(namespace)
+    for pid in left:
+        os.kill(pid, 9)
+    return out, left
+
+
 def test_failed_launch_leaves_no_node_running(tmp_path):
     """rviz:=true without rviz2 (the last action) fails the launch with no node left behind."""
     _require_launch()
@@ -162,11 +182,7 @@ def test_failed_launch_leaves_no_node_running(tmp_path):
         "    IncludeLaunchDescription(source, launch_arguments=arguments.items()))\n"
         "sys.exit(service.run())\n"
     )
-    cmd = [sys.executable, "-c", script, str(LAUNCH_FILE), namespace]
-    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    left = _processes_with(namespace)
-    for pid in left:  # do not leave them running, whatever the assertions say
-        os.kill(pid, 9)
+    out, left = _launch_and_reap(script, namespace, tmp_path)
     assert left == [], f"nodes left running after the failed launch: {left}"
     assert out.returncode != 0
     assert "nothing was started" in out.stdout + out.stderr
@@ -198,15 +214,9 @@ def test_nodes_stop_when_a_later_action_fails(tmp_path):
         "]))\n"
         "sys.exit(service.run())\n"
     )
-    cmd = [sys.executable, "-c", script, str(LAUNCH_FILE), namespace]
-    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    # a node stops after its imports (torch: seconds)
+    out, left = _launch_and_reap(script, namespace, tmp_path, wait_s=60)
     log = out.stdout + out.stderr
-    deadline = time.monotonic() + 60  # a node stops after its imports (torch: seconds)
-    while _processes_with(namespace) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    left = _processes_with(namespace)
-    for pid in left:  # do not leave them running, whatever the assertions say
-        os.kill(pid, 9)
     assert out.returncode != 0 and "the last action fails" in log, log
     assert log.count("process started with pid") == 2, log  # detector and sim_camera
     assert left == [], f"nodes left running 60 s after the failed launch: {left}\n{log}"
