@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|appearance|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -469,28 +469,57 @@ shapes)
       --figure "docs/images/$d-ours-fixed.png"
   done
   ;;
-appearance)
-  # Issue 16: the held-out appearance split (20 episodes) beside the first 20 test episodes
-  # (the same bytes as data/v2's), scored by the same evaluate (docs/data.md, "Appearance").
-  # Not part of `all`; the JSONs go to runs/appearance (not results/, which feeds RESULTS.md).
-  for d in cartpoles swimmers; do
-    $SP generate --dataset "$d" --episodes 0 --val-episodes 0 --test-episodes 60 \
-      --appearance-episodes 20 --out "data/appearance/$d" --quiet
-    m="models/$d.pt"
-    [ "$d" = cartpoles ] && m=models/cartpoles-points.pt
-    for split in test appearance; do
-      for tag in default ours; do
-        ckpt=$m
-        [ "$tag" = default ] && ckpt=skeleton_perception/weights/default.pt
-        $SP evaluate --model ours --checkpoint "$ckpt" --data "data/appearance/$d" \
-          --split "$split" --episodes 20 --label "$tag" --out "runs/appearance/$d-$tag-$split.json"
+randomised)
+  # Issue 16 (session 9, docs/notebook/appearance.md): randomised data for the four families
+  # (300 training, 20 val, 60 test and 60 held-out-look episodes each, about 10 min each).
+  FAMILIES=(cartpoles swimmers spiders mwhc)
+  for d in "${FAMILIES[@]}"; do
+    $SP generate --dataset "$d" --out "data/rand/$d" --episodes 300 --val-episodes 20 \
+      --test-episodes 60 --appearance-episodes 60 --randomise --workers 2 --quiet
+  done
+  RAND=(data/rand/cartpoles data/rand/swimmers data/rand/spiders data/rand/mwhc)
+  PLAIN=(data/v2/cartpoles data/v2/swimmers data/v2/spiders data/v2/mwhc)
+  DEFAULT=skeleton_perception/weights/default.pt
+  RAND_FT=(--no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
+           ckpt_every=250 plot_every=1000 model.structure=fixed "$(ids $DEFAULT)")
+  # val4 CKPT NAME: per-image scores on the randomised and plain val splits (the rule's numbers).
+  val4() {
+    for d in "${FAMILIES[@]}"; do
+      for look in rand v2; do
+        $SP evaluate --model ours --checkpoint "$1" --data "data/$look/$d" --split val \
+          --episodes 20 --out "runs/s9/val/$2/$d-$look.json"
       done
+    done
+  }
+  val4 "$DEFAULT" default
+  # Round 1: the shipped default fine-tuned on the randomised mixture, 6,000 steps, one
+  # thread, about 45 min each side by side: A as it is, B64 with a larger B.
+  $SP train --config training/configs/default.yaml --init "$DEFAULT" --data "${RAND[@]}" \
+    --out runs/s9/default-rand --steps 6000 "${RAND_FT[@]}"
+  $SP train --config training/configs/default.yaml --init "$DEFAULT" --data "${RAND[@]}" \
+    --out runs/s9/default-rand-bg64 --steps 6000 "${RAND_FT[@]}" "reinit_modules=[background]" \
+    model.bg_latent=64 model.bg_input_size=32
+  val4 runs/s9/default-rand/checkpoint.pt A6000
+  val4 runs/s9/default-rand-bg64/checkpoint.pt B64-6000
+  # Round 2: A fine-tuned further on the plain and the randomised data together.
+  $SP train --config training/configs/default.yaml --init runs/s9/default-rand/checkpoint.pt \
+    --data "${PLAIN[@]}" "${RAND[@]}" --out runs/s9/default-mix --steps 4000 "${RAND_FT[@]}" \
+    threads=2
+  val4 runs/s9/default-mix/checkpoint.pt mix
+  # RESULTS.md's "Unseen looks" table: the shipped default on three looks of each dataset.
+  for d in "${FAMILIES[@]}"; do
+    for look in plain randomised appearance; do
+      data="data/rand/$d" split=test
+      [ "$look" = plain ] && data="data/v2/$d"
+      [ "$look" = appearance ] && split=appearance
+      $SP evaluate --model ours --checkpoint "$DEFAULT" --data "$data" --split "$split" \
+        --label "$look" --out "results/appearance/$d-$look.json"
     done
   done
   ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, depth3d, appearance, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, report, all)" >&2; exit 2 ;;
 esac
 done

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from skeleton_perception.training.evaluation.tables import markdown_table, matches_or_beats
 
 
@@ -137,3 +138,37 @@ def test_report_has_the_3d_table_from_eval_3d(tmp_path):
                         tmp_path, depth=table)  # fmt: skip
     assert text.index("## Per image") < text.index("## In 3D") < text.index("## Swimmers")
     assert "| swimmers | 90 | 120 | 101 (9.2 px) | 60 | 1.0 | 0.950 |" in table.splitlines()
+
+
+def _look(folder, dataset, look, f1, bcc, border):
+    r = _result(dataset, look, "frame", f1)
+    r["summary"]["structure"]["bcc"] = bcc
+    r["summary"]["joints"]["border_fraction"] = border
+    (folder / f"{dataset}-{look}.json").write_text(json.dumps(r))
+
+
+def test_report_has_the_appearance_table_with_its_bar(tmp_path):
+    from skeleton_perception.training.evaluation.appearance import appearance_section
+    from skeleton_perception.training.evaluation.report import build_report
+
+    folder = tmp_path / "appearance"
+    assert appearance_section(folder) == ""
+    folder.mkdir()
+    for look, f1, bcc, border in [("plain", 0.6, 0.8, 0.0), ("randomised", 0.5, 0.7, 0.01),
+                                  ("appearance", 0.46, 0.63, 0.01)]:  # fmt: skip
+        _look(folder, "swimmers", look, f1, bcc, border)
+    for look, f1, bcc, border in [("plain", 0.6, 0.8, 0.0), ("randomised", 0.5, 0.7, 0.01),
+                                  ("appearance", 0.2, 0.7, 0.3)]:  # fmt: skip
+        _look(folder, "cartpoles", look, f1, bcc, border)
+    table = appearance_section(folder)
+    rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
+    assert rows == [
+        "| cartpoles | 0.60 / 0.50 / 0.20 | 0.40 | 0.80 / 0.70 / 0.70 | 1.00 | 30.0% | no |",
+        "| swimmers | 0.60 / 0.50 / 0.46 | 0.92 | 0.80 / 0.70 / 0.63 | 0.90 | 1.0% | yes |",
+    ]
+    text = build_report([_result("swimmers", "random", "frame", 0.1, "random")], tmp_path / "R.md",
+                        tmp_path, appearance=table)  # fmt: skip
+    assert text.index("## Per image") < text.index("## Unseen looks") < text.index("## Swimmers")
+    _look(folder, "spiders", "textured", 0.1, 0.1, 0.1)
+    with pytest.raises(ValueError, match=r"spiders-textured\.json: label 'textured'"):
+        appearance_section(folder)

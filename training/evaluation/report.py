@@ -4,7 +4,8 @@ The file opens with a short summary (:func:`summary_section`: per-image joint F1
 kind of model on every dataset, and links to the lab notes), then one table over all
 datasets of what the node publishes per image (joint set ``frame``): the shipped default,
 the per-dataset models, the Transporter, chance and any supervised oracle, next to the
-paper's own row; the 3D table of ``eval-3d``. Then for each dataset found in
+paper's own row; the 3D table of ``eval-3d``; the default under unseen looks
+(``<results>/appearance/``, :mod:`.appearance`). Then for each dataset found in
 ``--results``: our measured numbers, the paper's (Tables I-III), the Transporter baseline
 and the chance row side by side; the hardware and training time of every checkpoint; and
 the figures written by ``evaluate --figure`` named ``<images>/<dataset>-*.png``. Dated
@@ -24,6 +25,7 @@ import os
 from pathlib import Path
 
 from skeleton_perception.training.evaluation import paper, tables
+from skeleton_perception.training.evaluation.appearance import appearance_section
 from skeleton_perception.training.evaluation.protocol import JOINT_METRICS, STRUCTURE_METRICS
 
 from skeleton_perception.atomic import write_bytes_atomic
@@ -456,20 +458,24 @@ def depth_section(folder: str | Path) -> str:
 
 
 def build_report(
-    results: list[dict], out: Path, images: Path, notes: str | None = None, depth: str = ""
+    results: list[dict],
+    out: Path,
+    images: Path,
+    notes: str | None = None,
+    depth: str = "",
+    appearance: str = "",
 ) -> str:
     """The whole markdown document.
 
     The summary (linking to ``notes``, a path relative to ``out``), the per-image table,
-    ``depth`` (:func:`depth_section`), then the paper's protocol and one section per
-    dataset.
+    ``depth`` (:func:`depth_section`), ``appearance`` (:func:`.appearance.appearance_section`),
+    then the paper's protocol and one section per dataset.
     """
     by_dataset: dict[str, list[dict]] = {}
     for r in results:
         by_dataset.setdefault(r["dataset"], []).append(r)
     sections = [summary_section(results, notes), headline_section(results)]
-    if depth:
-        sections.append(depth)
+    sections += [s for s in (depth, appearance) if s]
     sections.append(PROTOCOL + "\n" + _ablation_note())
     for dataset in sorted(by_dataset):
         sections.append(dataset_section(dataset, by_dataset[dataset], out.parent, images))
@@ -502,7 +508,10 @@ def run(args: argparse.Namespace) -> int:
             return 1
         notes = Path(os.path.relpath(Path(args.notes).resolve(), out.resolve().parent)).as_posix()
     images = Path(args.images).resolve()
-    text = build_report(results, out.resolve(), images, notes, depth_section(args.results))
+    appearance = appearance_section(Path(args.results) / "appearance")
+    text = build_report(
+        results, out.resolve(), images, notes, depth_section(args.results), appearance
+    )
     write_bytes_atomic(out, text.encode())
     print(f"report: {out} ({len(results)} result files)")
     return 0

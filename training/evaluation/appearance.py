@@ -1,0 +1,92 @@
+"""RESULTS.md's table of the shipped default under unseen looks (issue 16).
+
+``scripts/reproduce_results.sh randomised`` scores one checkpoint three times per dataset
+with ``evaluate`` (per image, joint set ``frame``) and writes
+``<folder>/<dataset>-<look>.json``, the look given as ``--label``:
+
+- ``plain``: the plain test split (one flat background, the look of data/v2);
+- ``randomised``: the test split of the randomised data (the looks the model trains on);
+- ``appearance``: the held-out appearance split (textures, colours and camera ranges no
+  training split uses; docs/data.md, "Appearance").
+
+The bar (issue 16) compares the appearance split with the in-domain test split, which for
+a model trained with randomisation is the randomised one: joint F1 and structure Bcc at
+least ``RATIO`` times as high, and fewer than ``BORDER`` of the published joints within
+2 px of the image border.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from skeleton_perception.training.evaluation.tables import fmt
+
+LOOKS = ("plain", "randomised", "appearance")
+RATIO = 0.9
+BORDER = 0.02
+
+
+def load_looks(folder: str | Path) -> dict[str, dict[str, dict]]:
+    """``{dataset: {look: evaluation summary}}`` from ``<folder>/*.json``."""
+    out: dict[str, dict[str, dict]] = {}
+    for path in sorted(Path(folder).glob("*.json")):
+        data = json.loads(path.read_text())
+        look = data.get("label")
+        if look not in LOOKS:
+            raise ValueError(f"{path}: label {look!r} is not one of {LOOKS}")
+        out.setdefault(data["dataset"], {})[look] = data["summary"]
+    return out
+
+
+def _ratio(numerator, denominator) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def appearance_section(folder: str | Path) -> str:
+    """The markdown section ("" when ``folder`` holds no result)."""
+    if not Path(folder).is_dir():
+        return ""
+    looks = load_looks(folder)
+    if not looks:
+        return ""
+    rows = []
+    for dataset, by_look in sorted(looks.items()):
+        f1 = {k: (s.get("joints") or {}).get("f1") for k, s in by_look.items()}
+        bcc = {k: (s.get("structure") or {}).get("bcc") for k, s in by_look.items()}
+        border = (by_look.get("appearance", {}).get("joints") or {}).get("border_fraction")
+        f1_ratio = _ratio(f1.get("appearance"), f1.get("randomised"))
+        bcc_ratio = _ratio(bcc.get("appearance"), bcc.get("randomised"))
+        met = (
+            f1_ratio is not None and f1_ratio >= RATIO
+            and bcc_ratio is not None and bcc_ratio >= RATIO
+            and border is not None and border < BORDER
+        )  # fmt: skip
+        rows.append(
+            f"| {dataset} | "
+            + " / ".join(fmt(f1.get(k)) for k in LOOKS)
+            + f" | {fmt(f1_ratio)} | "
+            + " / ".join(fmt(bcc.get(k)) for k in LOOKS)
+            + f" | {fmt(bcc_ratio)} | "
+            + ("n/a" if border is None else f"{100 * border:.1f}%")
+            + f" | {'yes' if met else 'no'} |"
+        )
+    return "\n".join([
+        "## Unseen looks: the appearance split",
+        "",
+        "The shipped default per image on three looks of each dataset's objects: the plain",
+        "test split, the randomised test split (the looks it trains on) and the held-out",
+        "appearance split (textures, colours and cameras no training split uses;",
+        "[docs/data.md](docs/data.md#appearance-domain-randomisation-and-the-held-out-split)).",
+        "`bash scripts/reproduce_results.sh randomised` writes these numbers. The bar: on the",
+        f"appearance split, joint F1 and Bcc at least {RATIO} × the randomised test split's,",
+        f"and fewer than {100 * BORDER:.0f}% of the joints within 2 px of the image border.",
+        "",
+        "| Dataset | Joint F1: plain / randomised / appearance | Ratio "
+        "| Bcc: plain / randomised / appearance | Ratio | Joints on the border | Bar met |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ])  # fmt: skip
