@@ -160,11 +160,18 @@ def test_report_has_the_appearance_table_with_its_bar(tmp_path):
     for look, f1, bcc, border in [("plain", 0.6, 0.8, 0.0), ("randomised", 0.5, 0.7, 0.01),
                                   ("appearance", 0.2, 0.7, 0.3)]:  # fmt: skip
         _look(folder, "cartpoles", look, f1, bcc, border)
+    for look, f1, bcc, border in [("plain", 0.5, 0.7, 0.0), ("randomised", 0.5, 0.7, 0.01),
+                                  ("appearance", 0.46, 0.63, 0.019)]:  # fmt: skip
+        _look(folder, "walkers", look, f1, bcc, border)
     table = appearance_section(folder)
     rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
     assert rows == [
-        "| cartpoles | 0.60 / 0.50 / 0.20 | 0.40 | 0.80 / 0.70 / 0.70 | 1.00 | 30.0% | no |",
-        "| swimmers | 0.60 / 0.50 / 0.46 | 0.92 | 0.80 / 0.70 / 0.63 | 0.90 | 1.0% | yes |",
+        "| cartpoles | 0.60 / 0.50 / 0.20 | 0.33 / 0.40 | 0.80 / 0.70 / 0.70 | 0.87 / 1.00 "
+        "| 30.0% | no |",
+        "| swimmers | 0.60 / 0.50 / 0.46 | 0.77 / 0.92 | 0.80 / 0.70 / 0.63 | 0.79 / 0.90 "
+        "| 1.0% | no |",
+        "| walkers | 0.50 / 0.50 / 0.46 | 0.92 / 0.92 | 0.70 / 0.70 / 0.63 | 0.90 / 0.90 "
+        "| 1.9% | yes |",
     ]
     text = build_report([_result("swimmers", "random", "frame", 0.1, "random")], tmp_path / "R.md",
                         tmp_path, appearance=table)  # fmt: skip

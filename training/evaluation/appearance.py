@@ -9,10 +9,11 @@ with ``evaluate`` (per image, joint set ``frame``) and writes
 - ``appearance``: the held-out appearance split (textures, colours and camera ranges no
   training split uses; docs/data.md, "Appearance").
 
-The bar (issue 16) compares the appearance split with the in-domain test split, which for
-a model trained with randomisation is the randomised one: joint F1 and structure Bcc at
-least ``RATIO`` times as high, and fewer than ``BORDER`` of the published joints within
-2 px of the image border.
+The bar (issue 16) compares the appearance split with the in-domain test split: joint F1
+and structure Bcc at least ``RATIO`` times as high, and fewer than ``BORDER`` of the
+published joints within 2 px of the image border. The plain look is in-domain for every
+shipped model and the randomised one for a model trained on it, so the ratio is taken
+against both looks and the bar holds only when both ratios reach it.
 """
 
 from __future__ import annotations
@@ -57,19 +58,24 @@ def appearance_section(folder: str | Path) -> str:
         f1 = {k: (s.get("joints") or {}).get("f1") for k, s in by_look.items()}
         bcc = {k: (s.get("structure") or {}).get("bcc") for k, s in by_look.items()}
         border = (by_look.get("appearance", {}).get("joints") or {}).get("border_fraction")
-        f1_ratio = _ratio(f1.get("appearance"), f1.get("randomised"))
-        bcc_ratio = _ratio(bcc.get("appearance"), bcc.get("randomised"))
+        ratios = {
+            name: [_ratio(values.get("appearance"), values.get(k)) for k in LOOKS[:2]]
+            for name, values in (("f1", f1), ("bcc", bcc))
+        }
         met = (
-            f1_ratio is not None and f1_ratio >= RATIO
-            and bcc_ratio is not None and bcc_ratio >= RATIO
+            all(r is not None and r >= RATIO for pair in ratios.values() for r in pair)
             and border is not None and border < BORDER
         )  # fmt: skip
         rows.append(
             f"| {dataset} | "
             + " / ".join(fmt(f1.get(k)) for k in LOOKS)
-            + f" | {fmt(f1_ratio)} | "
+            + " | "
+            + " / ".join(fmt(r) for r in ratios["f1"])
+            + " | "
             + " / ".join(fmt(bcc.get(k)) for k in LOOKS)
-            + f" | {fmt(bcc_ratio)} | "
+            + " | "
+            + " / ".join(fmt(r) for r in ratios["bcc"])
+            + " | "
             + ("n/a" if border is None else f"{100 * border:.1f}%")
             + f" | {'yes' if met else 'no'} |"
         )
@@ -81,11 +87,12 @@ def appearance_section(folder: str | Path) -> str:
         "appearance split (textures, colours and cameras no training split uses;",
         "[docs/data.md](docs/data.md#appearance-domain-randomisation-and-the-held-out-split)).",
         "`bash scripts/reproduce_results.sh randomised` writes these numbers. The bar: on the",
-        f"appearance split, joint F1 and Bcc at least {RATIO} × the randomised test split's,",
-        f"and fewer than {100 * BORDER:.0f}% of the joints within 2 px of the image border.",
+        f"appearance split, joint F1 and Bcc at least {RATIO} × those of the in-domain test",
+        "split (the ratios: against the plain, then the randomised test split; the bar needs",
+        f"both), and fewer than {100 * BORDER:.0f}% of the joints within 2 px of the image border.",
         "",
-        "| Dataset | Joint F1: plain / randomised / appearance | Ratio "
-        "| Bcc: plain / randomised / appearance | Ratio | Joints on the border | Bar met |",
+        "| Dataset | Joint F1: plain / randomised / appearance | Ratios "
+        "| Bcc: plain / randomised / appearance | Ratios | Joints on the border | Bar met |",
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
