@@ -166,9 +166,9 @@ def test_report_has_the_appearance_table_with_its_bar(tmp_path):
     table = appearance_section(folder)
     rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
     assert rows == [
-        "| cartpoles | 0.60 / 0.50 / 0.20 | 0.33 / 0.40 | 0.80 / 0.70 / 0.70 | 0.87 / 1.00 "
+        "| Cartpoles | 0.60 / 0.50 / 0.20 | 0.33 / 0.40 | 0.80 / 0.70 / 0.70 | 0.87 / 1.00 "
         "| 30.0% | no |",
-        "| swimmers | 0.60 / 0.50 / 0.46 | 0.77 / 0.92 | 0.80 / 0.70 / 0.63 | 0.79 / 0.90 "
+        "| Swimmers | 0.60 / 0.50 / 0.46 | 0.77 / 0.92 | 0.80 / 0.70 / 0.63 | 0.79 / 0.90 "
         "| 1.0% | no |",
         "| walkers | 0.50 / 0.50 / 0.46 | 0.92 / 0.92 | 0.70 / 0.70 / 0.63 | 0.90 / 0.90 "
         "| 1.9% | yes |",

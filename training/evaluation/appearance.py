@@ -21,11 +21,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from skeleton_perception.training.evaluation import paper
 from skeleton_perception.training.evaluation.tables import fmt
 
 LOOKS = ("plain", "randomised", "appearance")
 RATIO = 0.9
 BORDER = 0.02
+ANCHOR = "appearance-domain-randomisation-and-the-held-out-split"  # docs/data.md's section
 
 
 def load_looks(folder: str | Path) -> dict[str, dict[str, dict]]:
@@ -66,8 +68,9 @@ def appearance_section(folder: str | Path) -> str:
             all(r is not None and r >= RATIO for pair in ratios.values() for r in pair)
             and border is not None and border < BORDER
         )  # fmt: skip
+        name = paper.DISPLAY.get(paper.paper_key(dataset), dataset)
         rows.append(
-            f"| {dataset} | "
+            f"| {name} | "
             + " / ".join(fmt(f1.get(k)) for k in LOOKS)
             + " | "
             + " / ".join(fmt(r) for r in ratios["f1"])
@@ -83,9 +86,9 @@ def appearance_section(folder: str | Path) -> str:
         "## Unseen looks: the appearance split",
         "",
         "The shipped default per image on three looks of each dataset's objects: the plain",
-        "test split, the randomised test split (the looks it trains on) and the held-out",
-        "appearance split (textures, colours and cameras no training split uses;",
-        "[docs/data.md](docs/data.md#appearance-domain-randomisation-and-the-held-out-split)).",
+        "test split, the randomised test split (the looks `generate --randomise` trains on)",
+        "and the held-out appearance split (textures, colours and cameras no training split",
+        "uses; [docs/data.md](docs/data.md#" + ANCHOR + ")).",
         "`bash scripts/reproduce_results.sh randomised` writes these numbers. The bar: on the",
         f"appearance split, joint F1 and Bcc at least {RATIO} × those of the in-domain test",
         "split (the ratios: against the plain, then the randomised test split; the bar needs",
