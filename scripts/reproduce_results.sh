@@ -280,7 +280,9 @@ evaluate)
   done
   ;;
 finetune)
-  # Issue 7's check: fine-tune the shipped model on a recorded simulated bag (RESULTS.md).
+  # Issue 7's check: fine-tune the shipped model on a recorded simulated bag (RESULTS.md);
+  # issue 16's: the same with both bags in the held-out look (record-sim --appearance
+  # heldout), which must raise joint F1; its table goes to runs/finetune_bag5/heldout.
   FINETUNE_BAG_OUT=runs/finetune_bag5 .venv/bin/python -m pytest -m slow -s -p no:cacheprovider \
     test/test_finetune_bag.py
   .venv/bin/skeleton-perception predict --bag runs/finetune_bag5/test.mcap --out runs/overlay.mp4 \
