@@ -15,6 +15,11 @@ random frame per episode dominates one draw.
 - ``test_finetune_on_a_bag_is_no_worse`` (``-m slow``, minutes): RESULTS.md's setting,
   100 s bags, 300 steps. Its table and ``finetune_bag.json`` go to ``$FINETUNE_BAG_OUT``
   (default: pytest's temporary folder); ``scripts/reproduce_results.sh finetune`` runs it.
+- ``test_finetune_on_a_bag_in_a_shifted_look_improves`` (``-m slow``, issue 16): the same
+  setting with both bags recorded in the held-out look (``record-sim --appearance
+  heldout``: textures, colours, light and a camera no training split uses); besides being
+  no worse, joint F1 of the ``frame`` joint set must rise by more than ``Setting.gain``.
+  Its table and json go to ``$FINETUNE_BAG_OUT/heldout``.
 """
 
 from __future__ import annotations
