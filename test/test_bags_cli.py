@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -121,6 +123,21 @@ def test_record_sim_sqlite3_compressed(tmp_path):
     assert code == 0 and (out / "metadata.yaml").exists()
     assert [(t.name, t.count) for t in image_topics(out)] == [("/camera/image_raw/compressed", 6)]
     assert np.stack([f for _, f in read_images(out)]).shape == (6, 48, 64, 3)
+
+
+def test_record_sim_in_the_heldout_look_records_each_episodes_camera(tmp_path):
+    pytest.importorskip("mujoco")
+    out = tmp_path / "shifted.mcap"
+    code = main(
+        ["record-sim", "--family", "cartpoles", "--frames", "4", "--out", str(out), "--width",
+         "64", "--height", "48", "--episode-frames", "2", "--appearance", "heldout"]
+    )  # fmt: skip
+    assert code == 0
+    infos = [msg for topic, msg, _ in read_messages(out) if topic == "/camera/camera_info"]
+    fx = [float(info.k[0]) for info in infos]
+    assert fx[0] == fx[1] != fx[2] == fx[3]  # one camera per episode
+    # the held-out field of view (60-72 degrees), not the plain camera's 45
+    assert all(24 / math.tan(math.radians(36)) <= f <= 24 / math.tan(math.radians(30)) for f in fx)
 
 
 def test_a_recorded_sim_bag_is_scored_with_its_ground_truth(sim_bag, tiny_checkpoint):

@@ -52,6 +52,70 @@ def test_default_output_is_byte_identical_to_before(name):
     assert _digest(ep) == BEFORE[name]
 
 
+def _live(name: str, count: int, **kwargs) -> list:
+    from skeleton_perception.training.sim.live import SimulatedCamera
+
+    with SimulatedCamera(name, seed=3, size=(48, 64), num_frames=2, **kwargs) as cam:
+        return [cam.step() for _ in range(count)]
+
+
+def _live_digest(frames: list) -> str:
+    h = hashlib.sha256()
+    for f in frames:
+        for array in (f.image, f.joints, f.visible, f.adjacency, f.joints_3d):
+            h.update(np.ascontiguousarray(array).tobytes())
+    return h.hexdigest()
+
+
+# sha256 of the images, joints, visible, adjacency and 3D joints of SimulatedCamera(name,
+# seed=3, size=(48, 64), num_frames=4)'s first 6 frames, as main rendered them at 7cd6889,
+# before the camera had an appearance option (Mesa llvmpipe over EGL).
+LIVE_BEFORE = {
+    "cartpoles": "125906e6f4f8cd114f165e2e52b4081426b1d95ffc83197571397b39535ad973",
+    "mwhc": "5338eda0c6e64fefaf7738a7b836e18f5b9eb983b5b9844790bb03f5abe6089a",
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIVE_BEFORE))
+@pytest.mark.parametrize("appearance", [None, "none"])
+def test_plain_live_camera_is_byte_identical_to_before(name, appearance):
+    from skeleton_perception.training.sim.live import SimulatedCamera
+
+    with SimulatedCamera(name, 3, (48, 64), num_frames=4, appearance=appearance) as cam:
+        frames = [cam.step() for _ in range(6)]
+        fx = 24 / math.tan(math.radians(45 / 2))  # the families' 45 degree camera
+        assert cam.intrinsics == frames[-1].intrinsics == pytest.approx((fx, fx, 31.5, 23.5))
+    assert _live_digest(frames) == LIVE_BEFORE[name]
+
+
+def test_live_camera_in_the_heldout_look():
+    """Each episode draws a held-out look; camera intrinsics follow its field of view."""
+    shifted, plain = _live("cartpoles", 6, appearance="heldout"), _live("cartpoles", 6)
+    # The same objects as the plain camera (the look has its own generator) ...
+    assert [f.family for f in shifted] == [f.family for f in plain]
+    images = np.stack([f.image for f in shifted]).astype(int)
+    assert np.abs(images - np.stack([f.image for f in plain])).mean() > 10
+    # ... seen through each episode's own camera, which the intrinsics describe.
+    fx = [f.intrinsics[0] for f in shifted]
+    assert fx[0] == fx[1] and fx[2] == fx[3] and len({fx[0], fx[2], fx[4]}) == 3
+    for f in shifted:
+        fovy = math.degrees(2 * math.atan(24 / f.intrinsics[1]))
+        assert HELDOUT.fovy_deg[0] <= fovy <= HELDOUT.fovy_deg[1]
+        (fx_, fy_, cx, cy), p = f.intrinsics, f.joints_3d
+        projected = np.stack([fx_ * p[:, 0] / p[:, 2] + cx, fy_ * p[:, 1] / p[:, 2] + cy], 1)
+        np.testing.assert_allclose(projected, f.joints, atol=1e-3)
+    assert _live_digest(shifted) == _live_digest(_live("cartpoles", 6, appearance="heldout"))
+    from skeleton_perception.training.sim.live import SimulatedCamera
+
+    other = SimulatedCamera("cartpoles", seed=4, size=(48, 64), appearance="heldout")
+    with other:
+        assert not np.array_equal(other.step().image, shifted[0].image)
+    with pytest.raises(ValueError, match="no depth images"):
+        SimulatedCamera("cartpoles", appearance="training", depth=True)
+    with pytest.raises(ValueError, match="unknown appearance 'photo'"):
+        SimulatedCamera("cartpoles", appearance="photo")
+
+
 def test_same_seed_same_frames_other_seed_other_look():
     spec = get_dataset("cartpoles")
     a = spec.episode("train", 0, RANDOMISED, base_seed=0)

@@ -155,3 +155,27 @@ def test_aligned_depth_and_ground_truth_3d(context):
         executor.shutdown()
         node.destroy_node()
         peer.destroy_node()
+
+
+def test_heldout_appearance_publishes_its_episodes_camera(context):
+    with pytest.raises(RuntimeError, match="no depth images with appearance 'heldout'"):
+        SimCameraNode(context=context, cli_args=["--ros-args", "-p", "appearance:=heldout"])
+    peer = rclpy.create_node("sim_camera_look_peer", context=context)
+    infos: list = []
+    peer.create_subscription(CameraInfo, "camera_info", infos.append, BEST_EFFORT)
+    node = SimCameraNode(
+        context=context,
+        cli_args=["--ros-args", "-p", "width:=64", "-p", "height:=48", "-p", "rate_hz:=50.0",
+                  "-p", "appearance:=heldout", "-p", "depth_encoding:=none"],
+    )  # fmt: skip
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    executor.add_node(peer)
+    try:
+        assert wait_for(lambda: len(infos) >= 2, executor, 30)
+        fovy = np.degrees(2 * np.arctan(24.0 / infos[-1].k[4]))
+        assert 60.0 <= fovy <= 72.0  # the held-out camera, not the plain 45 degrees
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        peer.destroy_node()

@@ -5,7 +5,8 @@ Renders one of the training families (MuJoCo, moving under a random policy) with
 shared header per frame (stamp = render time, ``frame_id`` parameter):
 
     image (sensor_msgs/Image, rgb8 or bgr8),
-    camera_info (sensor_msgs/CameraInfo, the pinhole intrinsics of the render),
+    camera_info (sensor_msgs/CameraInfo, the pinhole intrinsics of the render: of each
+        episode's own camera with a random ``appearance``),
     ground_truth (SkeletonGraph: visible joints with id = ground-truth joint index,
         links from the model's adjacency, every score 1),
     depth (sensor_msgs/Image, 32FC1 metres or 16UC1 millimetres, aligned pixel for
@@ -74,6 +75,13 @@ PARAMETERS: dict[str, tuple[Any, str, dict[str, Any]]] = {
         "32FC1",
         "Encoding of the aligned depth image: 32FC1 (metres, NaN where nothing is seen), "
         "16UC1 (millimetres, 0 where nothing is seen) or none (no depth, no ground_truth_3d).",
+        {},
+    ),
+    "appearance": (
+        "none",
+        "Random look of every episode (textures, light, colours, camera field of view and "
+        "angle, sensor effects): none, training (the ranges the models are trained on) or "
+        "heldout (ranges no training split uses); not none needs depth_encoding none.",
         {},
     ),
     "max_frames": (
@@ -149,6 +157,7 @@ class SimCameraNode(Node):
         self._encoding = str(p["encoding"])
         self._depth_encoding = str(p["depth_encoding"])
         self._depth = self._depth_encoding != "none"
+        self._appearance = str(p["appearance"])
         self._max_frames = int(p["max_frames"])
         self.frames_published = 0
         self.intrinsics: tuple[float, float, float, float] | None = None
@@ -207,6 +216,7 @@ class SimCameraNode(Node):
                 seed=self._seed,
                 size=(self.height, self.width),
                 depth=self._depth,
+                appearance=self._appearance,
             )
         except Exception as err:
             failure.append(err)
@@ -245,6 +255,7 @@ class SimCameraNode(Node):
     def _publish(self, frame) -> None:
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self._frame_id)
         self.image_pub.publish(rgb_to_image(frame.image, header, self._encoding))
+        self.intrinsics = frame.intrinsics  # the frame's episode's camera
         self.info_pub.publish(make_camera_info(self.width, self.height, self.intrinsics, header))
         self.truth_pub.publish(
             ground_truth_to_msg(

@@ -16,7 +16,10 @@ Topics (one shared header per frame, stamped at the simulated capture time):
 
 A new random object appears every ``--episode-frames`` frames (default: 10 s of video,
 which lines up with the default 10 s split segments of ``train --bag``, so no training
-pair mixes two objects).
+pair mixes two objects). ``--appearance training|heldout`` gives every episode a random
+look (textures, light, colours, camera, sensor effects) from those ranges of
+``training/sim/appearance.py``; each frame's ``camera_info`` then holds its episode's
+field of view.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ TRUTH_TOPIC = "/ground_truth"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``record-sim`` options."""
+    from skeleton_perception.training.sim.appearance import PRESETS
     from skeleton_perception.training.sim.datasets import DATASETS
 
     parser.add_argument("--family", default="spiders", choices=list(DATASETS), help="object family")
@@ -65,6 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--compressed", action="store_true", help="record JPEG CompressedImage")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated episodes")
+    parser.add_argument(
+        "--appearance",
+        default="none",
+        choices=("none", *PRESETS),
+        help="per-episode random look: the training ranges or the held-out ones (default: plain)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
@@ -99,6 +109,7 @@ def record(
     episode_frames: int | None = None,
     compressed: bool = False,
     seed: int = 0,
+    appearance: str = "none",
     overwrite: bool = False,
     start_ns: int | None = None,
     progress: bool = True,
@@ -121,10 +132,10 @@ def record(
         from tqdm import tqdm
 
         steps = tqdm(steps, desc=f"recording {family}", unit="frame")
-    with (
-        SimulatedCamera(family, seed=seed, size=(height, width), num_frames=episode_frames) as cam,
-        BagWriter(out, storage=storage, overwrite=overwrite) as bag,
-    ):
+    cam = SimulatedCamera(
+        family, seed=seed, size=(height, width), num_frames=episode_frames, appearance=appearance
+    )
+    with cam, BagWriter(out, storage=storage, overwrite=overwrite) as bag:
         bag.add_topic(image_topic, image_type)
         bag.add_topic(INFO_TOPIC, "sensor_msgs/msg/CameraInfo")
         bag.add_topic(TRUTH_TOPIC, "skeleton_perception/msg/SkeletonGraph")
@@ -137,7 +148,7 @@ def record(
             else:
                 bag.write(image_topic, image_message(store, frame.image, t_ns), t_ns)
             bag.write(
-                INFO_TOPIC, camera_info_message(store, t_ns, width, height, cam.intrinsics), t_ns
+                INFO_TOPIC, camera_info_message(store, t_ns, width, height, frame.intrinsics), t_ns
             )
             bag.write(TRUTH_TOPIC, ground_truth_message(store, frame, t_ns, width, height), t_ns)
     return out
@@ -149,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         out = record(
             args.out, family=args.family, frames=args.frames, rate=args.rate, width=args.width,
             height=args.height, storage=args.storage, episode_frames=args.episode_frames,
-            compressed=args.compressed, seed=args.seed, overwrite=args.overwrite,
+            compressed=args.compressed, seed=args.seed, appearance=args.appearance,
+            overwrite=args.overwrite,
         )  # fmt: skip
     except (ValueError, FileExistsError) as err:
         print(f"record-sim: {err}", file=sys.stderr)

@@ -5,7 +5,8 @@
 :func:`sample` draws one episode's :class:`Look` from them. Two presets:
 :data:`TRAINING` for the train/val/test splits of a randomised dataset and :data:`HELDOUT`
 for the ``appearance`` split, whose texture kinds, colour schemes and camera, light and
-image-degradation ranges no training split uses (``docs/data.md``).
+image-degradation ranges no training split uses (``docs/data.md``); :data:`PRESETS` names
+them for the simulated camera (``record-sim --appearance``).
 
 The look is drawn from its own generator (:func:`look_rng`), so the physics, poses and
 camera sweep of an episode are the same with and without randomisation. The scene itself
@@ -111,6 +112,18 @@ HELDOUT = AppearanceConfig(
     blur_sigma=(0.6, 0.8),
     jpeg_quality=(40.0, 60.0),
 )
+
+# The looks by name (``record-sim --appearance``, the ``sim_camera`` node's parameter).
+PRESETS = {"training": TRAINING, "heldout": HELDOUT}
+
+
+def preset(name: str) -> AppearanceConfig | None:
+    """The ranges named ``name`` (a key of :data:`PRESETS`), or None for ``"none"``."""
+    if name == "none":
+        return None
+    if name not in PRESETS:
+        raise ValueError(f"unknown appearance {name!r}; choose none or one of {sorted(PRESETS)}")
+    return PRESETS[name]
 
 
 @dataclass(frozen=True)

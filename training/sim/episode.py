@@ -159,11 +159,6 @@ class EpisodeRenderer:
         track = self.planned.camera
         return self._renderer.render_with_depth(self._data, track.positions[t], track.rotation)
 
-    def joints_3d(self, t: int) -> np.ndarray:
-        """The ground-truth joints of frame ``t`` in the optical frame, ``(J, 3)`` metres."""
-        track = self.planned.camera
-        return to_optical(self.planned.rollout.keypoints[t], track.positions[t], track.rotation)
-
     def surface_3d(self, t: int) -> np.ndarray:
         """Where the ray through each ground-truth joint's pixel first meets a surface.
 
@@ -194,26 +189,38 @@ class EpisodeRenderer:
         self._renderer.close()
 
 
-def render_episode(
-    obj: SimObject, rng: np.random.Generator, config: EpisodeConfig, seed: int, index: int
-) -> Episode:
-    """Simulates, plans and renders a whole episode of ``obj``.
+def open_episode(
+    obj: SimObject, rng: np.random.Generator, config: EpisodeConfig, seed: int, fine: bool = False
+) -> tuple[PlannedEpisode, EpisodeRenderer | SceneRenderer, Sensor | None]:
+    """Simulates and plans an episode of ``obj`` and opens its renderer (close it when done).
 
     With ``config.appearance``, the episode's look is drawn from its own generator
     (:func:`.appearance.look_rng` of ``seed``) and the object is rendered into a
-    randomised scene (:mod:`.scene`), then degraded like a camera image.
+    randomised scene (:mod:`.scene`); the returned :class:`.appearance.Sensor` then
+    degrades each rendered frame like a camera image (None without randomisation).
+
+    Args:
+        obj: The object.
+        rng: The episode's generator (physics, policy, camera plan).
+        config: Episode length, image size and randomisation.
+        seed: Seed of the look (unused without ``config.appearance``).
+        fine: Finer tessellation for depth images (plain episodes only).
     """
     if config.appearance is None:
         planned = plan(obj, rng, config)
-        renderer = EpisodeRenderer(planned, config.size)
-        sensor = None
-    else:
-        look_gen = look_rng(seed)
-        look = sample(config.appearance, look_gen)
-        planned = plan(obj, rng, config, look)
-        renderer = SceneRenderer(planned, look, config.size, look_gen)
-        sensor = Sensor(look, config.size, look_gen)
+        return planned, EpisodeRenderer(planned, config.size, fine), None
+    look_gen = look_rng(seed)
+    look = sample(config.appearance, look_gen)
+    planned = plan(obj, rng, config, look)
+    renderer = SceneRenderer(planned, look, config.size, look_gen)
+    return planned, renderer, Sensor(look, config.size, look_gen)
 
+
+def render_episode(
+    obj: SimObject, rng: np.random.Generator, config: EpisodeConfig, seed: int, index: int
+) -> Episode:
+    """Simulates, plans and renders a whole episode of ``obj`` (see :func:`open_episode`)."""
+    planned, renderer, sensor = open_episode(obj, rng, config, seed)
     try:
         frames = [renderer.frame(t) for t in range(config.num_frames)]
     finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from skeleton_perception.training.sim.camera import CameraTrack
+from skeleton_perception.training.sim.camera import CameraTrack, to_optical
 from skeleton_perception.training.sim.families.base import SimObject
 
 
@@ -32,3 +32,8 @@ class PlannedEpisode:
     joints: np.ndarray  # (T, J, 2) float32
     visible: np.ndarray  # (T, J) bool
     adjacency: np.ndarray  # (J, J) bool
+
+    def joints_3d(self, t: int) -> np.ndarray:
+        """The ground-truth joints of frame ``t`` in the optical frame, ``(J, 3)`` metres."""
+        track = self.camera
+        return to_optical(self.rollout.keypoints[t], track.positions[t], track.rotation)
