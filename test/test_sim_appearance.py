@@ -31,11 +31,15 @@ FLAT = EpisodeConfig(num_frames=3)
 RANDOMISED = EpisodeConfig(num_frames=3, appearance=TRAINING)
 
 
-def _digest(ep) -> str:
+def _sha256(arrays) -> str:
     h = hashlib.sha256()
-    for array in (ep.frames, ep.joints, ep.visible, ep.adjacency):
+    for array in arrays:
         h.update(np.ascontiguousarray(array).tobytes())
     return h.hexdigest()
+
+
+def _digest(ep) -> str:
+    return _sha256((ep.frames, ep.joints, ep.visible, ep.adjacency))
 
 
 # sha256 of frames, joints, visible and adjacency of test episode 3 (6 frames, 64x64, seed 0)
@@ -60,11 +64,9 @@ def _live(name: str, count: int, **kwargs) -> list:
 
 
 def _live_digest(frames: list) -> str:
-    h = hashlib.sha256()
-    for f in frames:
-        for array in (f.image, f.joints, f.visible, f.adjacency, f.joints_3d):
-            h.update(np.ascontiguousarray(array).tobytes())
-    return h.hexdigest()
+    return _sha256(
+        a for f in frames for a in (f.image, f.joints, f.visible, f.adjacency, f.joints_3d)
+    )
 
 
 # sha256 of the images, joints, visible, adjacency and 3D joints of SimulatedCamera(name,
