@@ -517,6 +517,13 @@ randomised)
       --out "runs/s9/$run-sel.pt" --k 3 4 5 6 8 10 12 16 --val-episodes 20
     val4 "runs/s9/$run-sel.pt" "$run-sel"
   done
+  # Round 4: round 2 trained on to 6,000 steps, its joints chosen again (K 6, 8 or 10).
+  $SP train --config training/configs/default.yaml --init runs/s9/default-rand/checkpoint.pt \
+    --data "${PLAIN[@]}" "${RAND[@]}" --out runs/s9/default-mix --resume --steps 6000 \
+    "${RAND_FT[@]}" threads=2
+  $SP select-joints --checkpoint runs/s9/default-mix/checkpoint.pt --data "${PLAIN[@]}" \
+    "${RAND[@]}" --out runs/s9/default-mix6000-sel.pt --k 6 8 10 --val-episodes 20
+  val4 runs/s9/default-mix6000-sel.pt mix6000-sel
   # RESULTS.md's "Unseen looks" table: the shipped default on three looks of each dataset.
   for d in "${FAMILIES[@]}"; do
     for look in plain randomised appearance; do
