@@ -92,7 +92,6 @@ class SimulatedCamera:
         self._depth = bool(depth)
         self._renderer: EpisodeRenderer | SceneRenderer | None = None
         self._sensor: Sensor | None = None
-        self._intrinsics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
         self._t = 0
 
     @property
@@ -104,7 +103,8 @@ class SimulatedCamera:
         """
         if self._renderer is None:
             self._next_episode()
-        return self._intrinsics
+        fovy = self._renderer.planned.camera.fovy
+        return intrinsics(fovy, self.size[1], self.size[0]).as_tuple()
 
     def _next_episode(self) -> None:
         self.close()
@@ -113,13 +113,11 @@ class SimulatedCamera:
             obj = families.build(variant, self._rng)
             look_seed = int(self._looks.integers(2**63))
             try:
-                planned, self._renderer, self._sensor = open_episode(
+                _, self._renderer, self._sensor = open_episode(
                     obj, self._rng, self._config, look_seed, fine=self._depth
                 )
             except FloatingPointError:
                 continue
-            fovy = planned.camera.fovy
-            self._intrinsics = intrinsics(fovy, self.size[1], self.size[0]).as_tuple()
             self._t = 0
             return
         raise RuntimeError(f"SimulatedCamera({self.family}): simulation kept diverging")
@@ -143,7 +141,7 @@ class SimulatedCamera:
             visible=planned.visible[t].copy(),
             adjacency=planned.adjacency.copy(),
             family=planned.obj.variant,
-            intrinsics=self._intrinsics,
+            intrinsics=self.intrinsics,
             joints_3d=planned.joints_3d(t),
             depth=depth,
         )
