@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "skeleton_perception.training.train",
         "train the model on a generated dataset or a rosbag",
     ),
+    "distill": (
+        "skeleton_perception.training.distill",
+        "teach π to find its plain-look points in randomised looks (simulator twins, no labels)",
+    ),
     "evaluate": (
         "skeleton_perception.training.evaluation.evaluate",
         "score a checkpoint on held-out episodes with the paper's metrics",

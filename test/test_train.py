@@ -184,6 +184,10 @@ def test_config_overrides_and_errors():
         load_config(None, ["model.point_repr=xy"])
     with pytest.raises(ValueError, match="steps"):
         load_config(None, ["steps=many"])
+    # YAML 1.1 reads 1e-3 as a string; a float key takes it as the number it spells
+    assert load_config(None, ["lr=1e-3"]).lr == 0.001
+    with pytest.raises(ValueError, match="config lr: expected a number"):
+        load_config(None, ["lr=fast"])
 
 
 def test_plot_detections_writes_a_png(tmp_path):

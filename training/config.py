@@ -11,6 +11,7 @@ value and an error at any other (:func:`drop_retired`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -190,6 +191,9 @@ def _coerce(key: str, value, hint):
             raise ValueError(f"config {key}: expected an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            with contextlib.suppress(ValueError):
+                value = float(value)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"config {key}: expected a number, got {value!r}")
         return float(value)

@@ -45,12 +45,18 @@ class EpisodeConfig:
         appearance: Domain randomisation ranges (:mod:`.appearance`); None: the plain
             gradient background and the family's colours and camera, as rendered before
             randomisation existed (the same bytes).
+        plain_twin: With ``appearance``: plan each episode exactly as the randomised one
+            (the same poses, camera and ground truth) but render it in the plain look
+            (the family's colours and background, no sensor effects). The two datasets
+            then pair every frame of a randomised episode with the same view in the
+            plain look (``skeleton-perception distill``).
     """
 
     num_frames: int = 90
     action_every: int = 5
     size: tuple[int, int] = (64, 64)
     appearance: AppearanceConfig | None = None
+    plain_twin: bool = False
 
 
 def simulate(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) -> Rollout:
@@ -198,6 +204,8 @@ def open_episode(
     (:func:`.appearance.look_rng` of ``seed``) and the object is rendered into a
     randomised scene (:mod:`.scene`); the returned :class:`.appearance.Sensor` then
     degrades each rendered frame like a camera image (None without randomisation).
+    With ``config.plain_twin`` the episode is planned in its look (camera included) and
+    rendered in the plain one, without a sensor.
 
     Args:
         obj: The object.
@@ -212,6 +220,9 @@ def open_episode(
     look_gen = look_rng(seed)
     look = sample(config.appearance, look_gen)
     planned = plan(obj, rng, config, look)
+    if config.plain_twin:
+        obj.model.cam_fovy[0] = planned.camera.fovy  # the look's field of view
+        return planned, EpisodeRenderer(planned, config.size, fine), None
     renderer = SceneRenderer(planned, look, config.size, look_gen)
     return planned, renderer, Sensor(look, config.size, look_gen)
 

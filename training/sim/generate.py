@@ -6,7 +6,8 @@ Example::
 
 ``--randomise`` renders the train/val/test splits with per-episode domain randomisation
 (:data:`.appearance.TRAINING`); ``--appearance-episodes N`` adds the held-out
-``appearance`` split (:data:`.appearance.HELDOUT`), with or without it.
+``appearance`` split (:data:`.appearance.HELDOUT`), with or without it. ``--plain-twin``
+renders the same randomised episodes in the plain look (the pairs of ``distill``).
 
 Every shard is a unit of work: a worker renders its episodes (seeded by dataset, split and
 index), writes the shard atomically and the main process records it in the split's
@@ -81,6 +82,8 @@ class GenerateConfig:
         if self.episode.appearance is not None:
             # as JSON has it (lists, not tuples), to compare with dataset.json
             identity["appearance"] = json.loads(json.dumps(asdict(self.episode.appearance)))
+        if self.episode.plain_twin:
+            identity["plain_twin"] = True
         return identity
 
 
@@ -204,6 +207,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="domain randomisation of train/val/test (textures, light, camera, colours)",
     )
+    parser.add_argument(
+        "--plain-twin",
+        action="store_true",
+        help="render the episodes of --randomise (and the appearance split) in the plain "
+        "look: the same poses, cameras and ground truth (for distill)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--size", type=_size, default=(64, 64), help="HxW or N (default 64)")
     parser.add_argument("--frames", type=int, default=90, help="frames per episode")
@@ -227,11 +236,15 @@ def run(args: argparse.Namespace) -> int:
             action_every=args.action_every,
             size=tuple(args.size),
             appearance=TRAINING if args.randomise else None,
+            plain_twin=args.plain_twin,
         ),
         shard_size=args.shard_size,
         seed=args.seed,
         workers=args.workers,
     )
+    if args.plain_twin and not args.randomise:
+        print("generate: --plain-twin needs --randomise (the looks it pairs with)", file=sys.stderr)
+        return 2
     if min(config.counts.values()) < 0 or config.shard_size < 1 or args.frames < 2:
         print("generate: counts must be >= 0, --shard-size >= 1, --frames >= 2", file=sys.stderr)
         return 2

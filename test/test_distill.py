@@ -1,0 +1,154 @@
+"""Plain-look twins of randomised episodes and ``distill`` on them (real MuJoCo renders)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from skeleton_perception.training.distill import TwinFrames, distillation_loss
+from skeleton_perception.training.sim.appearance import HELDOUT, TRAINING
+from skeleton_perception.training.sim.datasets import episode_seed, get_dataset
+from skeleton_perception.training.sim.episode import EpisodeConfig, open_episode
+from skeleton_perception.training.sim.families import build
+
+from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint
+from skeleton_perception.cli import main
+from skeleton_perception.detector import DEFAULT_WEIGHTS
+
+RANDOMISED = EpisodeConfig(num_frames=4, appearance=TRAINING)
+
+
+def _generate(out, *extra) -> None:
+    args = ["generate", "--dataset", "cartpoles", "--out", str(out), "--episodes", "2"]
+    args += ["--val-episodes", "0", "--test-episodes", "0", "--frames", "6", "--quiet"]
+    assert main([*args, *extra]) == 0
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A tiny randomised Cartpoles dataset and its plain twin."""
+    root = tmp_path_factory.mktemp("twins")
+    _generate(root / "look", "--randomise")
+    _generate(root / "twin", "--randomise", "--plain-twin")
+    return root / "look", root / "twin"
+
+
+def test_twin_has_the_randomised_truth_in_the_plain_look():
+    spec = get_dataset("cartpoles")
+    plain = spec.episode("train", 1, EpisodeConfig(num_frames=4))  # plain look and camera
+    for split in ("train", "appearance"):  # appearance: always the held-out look
+        look = spec.episode(split, 1, RANDOMISED)
+        twin = spec.episode(split, 1, replace(RANDOMISED, plain_twin=True))
+        assert np.array_equal(twin.joints, look.joints) and twin.family == look.family
+        assert not np.array_equal(twin.joints, plain.joints)  # the look's camera
+        assert np.abs(twin.frames.astype(int) - look.frames).mean() > 10  # another look
+        # the plain look: the family's background colour in the top corners, as in plain frames
+        assert np.abs(twin.frames[:, :2, :2].astype(int) - plain.frames[:, :2, :2]).max() < 40
+
+
+def test_twin_is_drawn_through_the_looks_camera():
+    """The twin's bodies cover the joints' pixels: rendered with the look's field of view."""
+    rng = np.random.default_rng(episode_seed("cartpoles", "appearance", 2))
+    config = replace(RANDOMISED, appearance=HELDOUT, plain_twin=True)
+    obj = build("cartpole-1", rng)
+    planned, renderer, sensor = open_episode(obj, rng, config, seed=7, fine=True)
+    assert sensor is None and 60 <= planned.camera.fovy <= 72
+    try:
+        hits = []
+        for t in range(config.num_frames):
+            _, depth = renderer.frame_with_depth(t)
+            x, y = np.round(planned.joints[t][planned.visible[t]]).astype(int).T
+            hits += list(np.isfinite(depth[y, x]))
+    finally:
+        renderer.close()
+    assert np.mean(hits) >= 0.8, np.mean(hits)
+
+
+def test_generate_plain_twin_needs_randomise(tmp_path, capsys):
+    args = ["generate", "--dataset", "cartpoles", "--out", str(tmp_path / "t"), "--plain-twin"]
+    assert main([*args, "--episodes", "1", "--frames", "3", "--quiet"]) == 2
+    assert "--plain-twin needs --randomise" in capsys.readouterr().err
+
+
+def test_twin_frames_pair_up_and_refuse_strangers(pair, tmp_path):
+    look, twin = pair
+    assert json.loads((twin / "dataset.json").read_text())["identity"]["plain_twin"] is True
+    frames = TwinFrames(look, twin)
+    assert len(frames) == 2 * 6
+    item = frames[7]  # episode 1, frame 1
+    assert item["look"].shape == item["plain"].shape == (3, 64, 64)
+    expected = torch.from_numpy(frames.twin.frames(1, (1,))[0]).permute(2, 0, 1).float()
+    assert torch.equal(item["plain"] * 255, expected)
+    with pytest.raises(ValueError, match="not the plain twin"):
+        TwinFrames(look, look)
+    _generate(tmp_path / "other", "--randomise", "--plain-twin", "--seed", "3")
+    with pytest.raises(ValueError, match="seed differ"):
+        TwinFrames(look, tmp_path / "other")
+    with pytest.raises(ValueError, match=r"dataset\.json: no such file"):
+        TwinFrames(look, tmp_path / "missing")
+
+
+def test_distillation_loss_pulls_the_student_to_the_teachers_mode():
+    torch.manual_seed(0)
+    teacher = torch.randn(2, 3, 8, 8) * 3
+    assert float(distillation_loss(teacher, teacher)) == pytest.approx(0.0, abs=1e-6)
+    student = torch.randn(2, 3, 8, 8, requires_grad=True)
+    first = float(distillation_loss(student.detach(), teacher))
+    opt = torch.optim.SGD([student], lr=5.0)
+    for _ in range(200):
+        opt.zero_grad()
+        distillation_loss(student, teacher).backward()
+        opt.step()
+    assert float(distillation_loss(student, teacher)) < 0.1 * first
+    modes = student.detach().flatten(2).argmax(-1)
+    assert torch.equal(modes, teacher.flatten(2).argmax(-1))
+
+
+def _rows(run):
+    with open(run / "log.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_distill_trains_pi_only_and_resumes(pair, tmp_path, capsys):
+    look, twin = pair
+    run = tmp_path / "run"
+    args = ["distill", "--data", str(look), "--twin", str(twin), "--out", str(run), "--no-progress"]
+    settings = ["--set", "threads=1", "log_every=5", "ckpt_every=5", "lr=1e-3"]
+    assert main([*args, "--steps", "30", *settings]) == 0
+    rows = _rows(run)
+    assert [int(r["step"]) for r in rows] == list(range(5, 31, 5))
+    assert float(rows[-1]["look"]) < float(rows[0]["look"])  # it learns the twin's maps
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["step"] == 30 and ckpt["metadata"]["distill"]["teacher"] == "default"
+    teacher = load_checkpoint(DEFAULT_WEIGHTS)
+    student = build_model_from_checkpoint(ckpt)  # a whole model that evaluate and export take
+    assert student.cfg == build_model_from_checkpoint(teacher).cfg  # joints, structure, sizes
+    for name, value in ckpt["model"].items():
+        same = torch.equal(value.float(), teacher["model"][name].float())
+        if name.startswith(("psi.", "background.")) or "running_" in name or "num_batches" in name:
+            assert same, name  # frozen, BatchNorm statistics included
+    assert not all(
+        torch.equal(v.float(), teacher["model"][k].float())
+        for k, v in ckpt["model"].items()
+        if k.startswith("pi.")
+    )
+    # a killed run continues from its checkpoint and keeps its log
+    assert main([*args, "--steps", "35", "--resume", *settings]) == 0
+    assert "resumed from" in capsys.readouterr().out
+    assert [int(r["step"]) for r in _rows(run)] == list(range(5, 36, 5))
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 35
+
+
+def test_distill_names_a_bad_teacher(pair, tmp_path, capsys):
+    look, twin = pair
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    args = ["distill", "--data", str(look), "--twin", str(twin), "--out", str(tmp_path / "r")]
+    assert main([*args, "--teacher", str(bad), "--steps", "1"]) == 2
+    assert f"checkpoint {bad}" in capsys.readouterr().err
+    assert main([*args[:4], str(twin), str(twin), *args[5:], "--steps", "1"]) == 2
+    assert "one --twin root per --data root" in capsys.readouterr().err

@@ -1,0 +1,293 @@
+"""``skeleton-perception distill``: π learns to find on randomised looks what it finds on plain.
+
+Example (one line)::
+
+    skeleton-perception distill --teacher default --data data/rand/cartpoles
+        --twin data/twin/cartpoles --out runs/distill --steps 4000
+
+A model trained on plain renders (one flat background, the family's colours) loses its
+joints on textured floors, other lights and other colours (docs/notebook/appearance.md).
+The simulator can render every frame twice: once in a randomised look (``generate
+--randomise``) and once, with the same poses and camera, in the plain look (``generate
+--randomise --plain-twin``). Distillation then needs no labels: the teacher (a frozen copy
+of the starting model) locates its points on the plain twin, and the student π learns to
+give the same location maps on the randomised frame. The student also sees the plain twin
+itself with the same target, so its plain-look output stays the teacher's
+(``plain_weight``). Only π is trained; ψ, B and the published joints are the teacher's.
+
+Per step: ``batch_size`` frames drawn by ``(seed, step)`` from the (randomised, twin)
+pairs, the loss (:func:`distillation_loss`), Adam with the training loop's clipping. Every
+``log_every`` steps a CSV row, every ``ckpt_every`` an atomic checkpoint of the whole model
+in the training format (``export`` and ``evaluate`` take it); ``--resume`` continues a
+killed run. Outputs in ``--out``: ``config.yaml``, ``log.csv``, ``checkpoint.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import ConcatDataset, Dataset
+from tqdm import tqdm
+
+from skeleton_perception.checkpoint import (
+    CheckpointError,
+    build_model_from_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+from .config import TrainConfig, parse_override, save_config, set_value
+from .runinfo import hardware
+from .sim.storage import EpisodeStore
+from .train import optimize, resolve_init, restart_log, resume_weights, start_run
+
+LOG_FIELDS = ("step", "time_s", "frames_per_s", "total", "look", "plain", "moved_px")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """What distillation adds to the training settings.
+
+    Attributes:
+        teacher: The starting model's checkpoint (the teacher is a frozen copy of it).
+        plain_weight: Weight of the plain twin's own term (keeps the plain-look output).
+        tau: Softmax temperature of both location maps (the model's evaluation one: 1).
+    """
+
+    teacher: str
+    plain_weight: float = 1.0
+    tau: float = 1.0
+
+
+class TwinFrames(Dataset):
+    """Frames of a randomised dataset, each with the same view rendered in the plain look.
+
+    Item ``k`` is frame ``k % T`` of episode ``k // T`` of the split: a dict with ``look``
+    and ``plain``, ``(3, H, W)`` float32 in [0, 1].
+    """
+
+    def __init__(self, look_root: str | Path, twin_root: str | Path, split: str = "train"):
+        """Opens both datasets' split and checks that they pair up.
+
+        Raises:
+            ValueError: naming the folders, when the twin was not generated from the
+                same settings as the randomised dataset with ``--plain-twin``.
+        """
+        self.look_root, self.twin_root = Path(look_root), Path(twin_root)
+        look, twin = (_identity(r) for r in (self.look_root, self.twin_root))
+        if not twin.pop("plain_twin", False) or "plain_twin" in look:
+            raise ValueError(
+                f"{self.twin_root}: not the plain twin of {self.look_root} "
+                "(generate the twin with the same options plus --plain-twin)"
+            )
+        if twin != look:
+            differ = sorted(k for k in set(look) | set(twin) if look.get(k) != twin.get(k))
+            raise ValueError(
+                f"{self.twin_root} and {self.look_root}: generated with other settings "
+                f"({', '.join(differ)} differ)"
+            )
+        self.look = EpisodeStore(self.look_root, split)
+        self.twin = EpisodeStore(self.twin_root, split)
+        if len(self.look) != len(self.twin):
+            raise ValueError(
+                f"{self.look_root}/{split} has {len(self.look)} episodes, "
+                f"{self.twin_root}/{split} {len(self.twin)}"
+            )
+        self.num_frames = self.look.meta(0)["num_frames"] if len(self.look) else 0
+
+    def __len__(self) -> int:
+        return len(self.look) * self.num_frames
+
+    def __getitem__(self, k: int) -> dict:
+        if not 0 <= k < len(self):
+            raise IndexError(f"frame {k} out of range ({len(self)})")
+        i, t = divmod(k, self.num_frames)
+        frames = [store.frames(i, (t,))[0] for store in (self.look, self.twin)]  # (H, W, 3)
+        look, plain = (torch.from_numpy(f).permute(2, 0, 1).float().div_(255.0) for f in frames)
+        return {"look": look, "plain": plain}
+
+
+def _identity(root: Path) -> dict:
+    info = root / "dataset.json"
+    if not info.is_file():
+        raise ValueError(f"{info}: no such file (a dataset written by `generate`)")
+    return dict(json.loads(info.read_text())["identity"])
+
+
+def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int):
+    """The frames of ``step``, by ``(seed, step)`` only: look, plain, each (B, 3, H, W)."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    items = [dataset[i] for i in torch.randint(len(dataset), (batch_size,), generator=g).tolist()]
+    return tuple(torch.stack([it[key] for it in items]) for key in ("look", "plain"))
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float = 1.0):
+    """KL(teacher map ‖ student map) per point, summed over pixels, mean over points.
+
+    Args:
+        student: (B, P, H, W) π logits.
+        teacher: (B, P, H, W) π logits of the teacher (no gradient).
+        tau: softmax temperature of both maps.
+
+    Returns:
+        Scalar loss.
+    """
+    s = F.log_softmax(student.flatten(2) / tau, dim=-1)  # (B, P, H*W)
+    t = F.log_softmax(teacher.flatten(2) / tau, dim=-1)
+    return (t.exp() * (t - s)).sum(-1).mean()
+
+
+def _mode_xy(logits: torch.Tensor) -> torch.Tensor:
+    """(B, P, H, W) -> (B, P, 2) xy of each map's mode."""
+    w = logits.shape[-1]
+    index = logits.flatten(2).argmax(-1)
+    return torch.stack([index % w, index // w], dim=-1).float()
+
+
+def distill(
+    cfg: TrainConfig,
+    dcfg: DistillConfig,
+    dataset: Dataset,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Distils the teacher's points into π on ``dataset``'s randomised frames.
+
+    Args:
+        cfg: the training settings (steps, batch_size, lr, clipping, seed, threads,
+            device, log_every, ckpt_every); its ``model`` section is the teacher's.
+        dcfg: the teacher and the loss weights.
+        dataset: items with ``look`` and ``plain`` (3, H, W) images (:class:`TwinFrames`).
+        out_dir: output directory.
+        resume: continue from ``out_dir/checkpoint.pt`` when it exists.
+        progress: show a progress bar.
+
+    Returns:
+        The last logged row plus "step".
+    """
+    out_dir, device = start_run(cfg, out_dir)
+    path = resolve_init(dcfg.teacher)
+    teacher = build_model_from_checkpoint(load_checkpoint(path), path).to(device).eval()
+    teacher.requires_grad_(False)
+    student = build_model_from_checkpoint(load_checkpoint(path), path).to(device)
+    student.requires_grad_(False)
+    student.pi.requires_grad_(True)
+    # BatchNorm keeps the teacher's statistics: training then runs π exactly as inference.
+    student.eval()
+    optimizer = torch.optim.Adam(student.pi.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    ckpt_path = out_dir / "checkpoint.pt"
+    step = 0
+    if resume and ckpt_path.exists():
+        step, _ = resume_weights(ckpt_path, student, optimizer)
+        print(f"resumed from {ckpt_path} at step {step} on {device}")
+    save_config(cfg, out_dir / "config.yaml")
+    log_path = out_dir / "log.csv"
+    rows = restart_log(log_path, LOG_FIELDS, step)
+    t_start = time.time() - (float(rows[-1]["time_s"]) if rows else 0.0)
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            ckpt_path, student.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
+            metadata=dict(time=time.time(), torch=str(torch.__version__), dataset=cfg.dataset,
+                          hardware=hardware(), device=str(device), distill=asdict(dcfg),
+                          train_seconds=time.time() - t_start),
+        )  # fmt: skip
+
+    sums: dict[str, float] = {}
+    count, last_row, t_last = 0, {}, time.time()
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
+    try:
+        while step < cfg.steps:
+            batch = get_frames(dataset, cfg.batch_size, cfg.seed, step)
+            look, plain = (x.to(device) for x in batch)
+            n = look.shape[0]
+            with torch.no_grad():
+                target = teacher.pi(plain - 0.5)  # (B, P, H, W)
+            logits = student.pi(torch.cat([look, plain]) - 0.5)  # (2B, P, H, W)
+            on_look = distillation_loss(logits[:n], target, dcfg.tau)
+            on_plain = distillation_loss(logits[n:], target, dcfg.tau)
+            total = on_look + dcfg.plain_weight * on_plain
+            optimize(cfg, student, optimizer, total)
+            step += 1
+            moved = (_mode_xy(logits[:n].detach()) - _mode_xy(target)).norm(dim=-1).mean()
+            for k, v in dict(total=total, look=on_look, plain=on_plain, moved_px=moved).items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            count += 1
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                now = time.time()
+                last_row = {k: v / count for k, v in sums.items()}
+                last_row.update(step=step, time_s=now - t_start)
+                last_row["frames_per_s"] = count * cfg.batch_size / max(now - t_last, 1e-9)
+                with open(log_path, "a", newline="") as f:
+                    csv.DictWriter(f, LOG_FIELDS).writerow(last_row)
+                bar.set_postfix(look=f"{last_row['look']:.3f}", px=f"{last_row['moved_px']:.2f}")
+                sums, count, t_last = {}, 0, now
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                checkpoint()
+    except KeyboardInterrupt:
+        checkpoint()
+        raise
+    finally:
+        bar.close()
+    return dict(last_row, step=step)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``skeleton-perception distill``."""
+    parser.add_argument(
+        "--teacher", default="default", metavar="default|PATH",
+        help="the starting model (the shipped default or a checkpoint); a frozen copy teaches",
+    )  # fmt: skip
+    parser.add_argument(
+        "--data", type=Path, nargs="+", required=True,
+        help="randomised dataset root(s) from `generate --randomise`",
+    )  # fmt: skip
+    parser.add_argument(
+        "--twin", type=Path, nargs="+", required=True,
+        help="their plain twins (`generate --randomise --plain-twin`), in the same order",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="output directory of the run")
+    parser.add_argument("--steps", type=int, default=4000, help="total steps")
+    parser.add_argument("--plain-weight", type=float, default=1.0, help="weight of the plain term")
+    parser.add_argument(
+        "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
+        help="training settings, e.g. lr=3e-4 batch_size=16 threads=1 ckpt_every=100",
+    )  # fmt: skip
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``skeleton-perception distill``."""
+    if len(args.data) != len(args.twin):
+        print("distill: give one --twin root per --data root", file=sys.stderr)
+        return 2
+    dcfg = DistillConfig(teacher=str(args.teacher), plain_weight=args.plain_weight)
+    try:
+        ckpt = load_checkpoint(resolve_init(dcfg.teacher))
+        cfg = TrainConfig.from_dict(ckpt["config"])
+        cfg.steps, cfg.lr, cfg.train_modules, cfg.reinit_modules = args.steps, 3e-4, ["pi"], []
+        for text in args.overrides:
+            set_value(cfg, *parse_override(text))
+        parts = [TwinFrames(d, t) for d, t in zip(args.data, args.twin, strict=True)]
+    except (CheckpointError, ValueError, FileNotFoundError) as err:
+        print(f"distill: {err}", file=sys.stderr)
+        return 2
+    dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
+    result = distill(cfg, dcfg, dataset, args.out, args.resume, not args.no_progress)
+    print(
+        f"done: step {result['step']}, loss on the look {result.get('look', float('nan')):.4f}, "
+        f"on the plain twin {result.get('plain', float('nan')):.4f}, modes "
+        f"{result.get('moved_px', float('nan')):.2f} px from the teacher's; outputs in {args.out}"
+    )
+    return 0
