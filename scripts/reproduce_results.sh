@@ -37,6 +37,62 @@ score_sj() {
       --out "runs/search-sweep/${ckpt//\//_}-sj$sj"
   done
 }
+# The rows of the shipped default (skeleton_perception/weights/default.pt), run again
+# whenever it changes (the joints and distill stages write it). On data/v1 (test): the
+# search and ψ structures, both joint sets; on data/v2: its fixed joints and the video
+# diagnostic, then the demo's numbers, the README's frame and docs/ros.md's animation;
+# on data/rand: RESULTS.md's "Unseen looks" table (the three looks of each family).
+default_v1_rows() {
+  local d js sfx
+  for d in "${DATASETS[@]}"; do
+    for js in frame structure-frame; do
+      sfx=$([ "$js" = frame ] && echo "" || echo "-sf")
+      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt --structure search \
+        --data "data/v1/$d" --label "Ours, default model, structure search (shipped until session 5)" --joint-set "$js" \
+        --out "results/$d-default$sfx.json" \
+        $([ "$js" = frame ] && echo "--figure docs/images/$d-default.png")
+      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+        --data "data/v1/$d" --structure psi --label "Ours, shipped default model, ψ network" \
+        --joint-set "$js" --out "results/$d-default-psi$sfx.json"
+    done
+  done
+}
+default_v2_rows() {
+  local d
+  for d in "${DATASETS[@]}"; do
+    $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+      --data "data/v2/$d" --out "results/$d-default-fixed.json" \
+      --label "Ours, shipped default (mixture), fixed joints"
+    $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
+      --data "data/v2/$d" --structure video --out "results/$d-default-video.json" \
+      --label "Ours, default, one link set per episode (diagnostic, not per image)"
+  done
+  $SP demo --frames 120 --out docs/images/demo.gif --still docs/images/demo_frame.png
+}
+FAMILIES=(cartpoles swimmers spiders mwhc)
+looks_rows() {
+  local d look data split
+  for d in "${FAMILIES[@]}"; do
+    for look in plain randomised appearance; do
+      data="data/rand/$d" split=test
+      [ "$look" = plain ] && data="data/v2/$d"
+      [ "$look" = appearance ] && split=appearance
+      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt --data "$data" \
+        --split "$split" --label "$look" --out "results/appearance/$d-$look.json"
+    done
+  done
+}
+# val4 CKPT NAME: per-image scores on the four randomised and the four plain val splits
+# (20 episodes each: the rules of issue 16's rounds, docs/notebook/appearance.md).
+val4() {
+  local d look
+  for d in "${FAMILIES[@]}"; do
+    for look in rand v2; do
+      $SP evaluate --model ours --checkpoint "$1" --data "data/$look/$d" --split val \
+        --episodes 20 --out "runs/val4/$2/$d-$look.json"
+    done
+  done
+}
 [ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover shapes depth3d report)
 
 for stage in ${stages[*]}; do
@@ -264,16 +320,10 @@ evaluate)
     $SP evaluate --model ours --checkpoint "models/$d.pt" --structure search --data "data/v1/$d" --label "$label" \
       $SF --out "results/$d-ours-sf.json"
   done
+  default_v1_rows
   for d in "${DATASETS[@]}"; do
     for js in frame structure-frame; do
       sfx=$([ "$js" = frame ] && echo "" || echo "-sf")
-      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt --structure search \
-        --data "data/v1/$d" --label "Ours, default model, structure search (shipped until session 5)" --joint-set "$js" \
-        --out "results/$d-default$sfx.json" \
-        $([ "$js" = frame ] && echo "--figure docs/images/$d-default.png")
-      $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
-        --data "data/v1/$d" --structure psi --label "Ours, shipped default model, ψ network" \
-        --joint-set "$js" --out "results/$d-default-psi$sfx.json"
       $SP evaluate --model random --data "data/v1/$d" --joint-set "$js" \
         --out "results/$d-random$sfx.json"
     done
@@ -333,17 +383,10 @@ joints)
   for d in "${DATASETS[@]}"; do
     m="models/$d.pt"
     [ "$d" = cartpoles ] && m=models/cartpoles-points.pt
-    $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
-      --data "data/v2/$d" --out "results/$d-default-fixed.json" \
-      --label "Ours, shipped default (mixture), fixed joints"
-    $SP evaluate --model ours --checkpoint skeleton_perception/weights/default.pt \
-      --data "data/v2/$d" --structure video --out "results/$d-default-video.json" \
-      --label "Ours, default, one link set per episode (diagnostic, not per image)"
     $SP evaluate --model ours --checkpoint "$m" --data "data/v2/$d" \
       --label "Ours, per-dataset model, fixed joints" --out "results/$d-ours-fixed.json"
   done
-  # The demo's numbers (docs/ros.md), the README's frame and docs/ros.md's animation (the shipped default).
-  $SP demo --frames 120 --out docs/images/demo.gif --still docs/images/demo_frame.png
+  default_v2_rows
   ;;
 depth3d)
   # skeleton_3d's accuracy on sim_camera's defaults (docs/ros.md, "Accuracy with the
@@ -477,7 +520,6 @@ shapes)
 randomised)
   # Issue 16 (session 9, docs/notebook/appearance.md): randomised data for the four families
   # (300 training, 20 val, 60 test and 60 held-out-look episodes each, about 10 min each).
-  FAMILIES=(cartpoles swimmers spiders mwhc)
   for d in "${FAMILIES[@]}"; do
     $SP generate --dataset "$d" --out "data/rand/$d" --episodes 300 --val-episodes 20 \
       --test-episodes 60 --appearance-episodes 60 --randomise --workers 2 --quiet
@@ -487,15 +529,6 @@ randomised)
   DEFAULT=skeleton_perception/weights/default.pt
   RAND_FT=(--no-progress --set threads=1 "train_modules=[pi,background]" log_every=50
            ckpt_every=250 plot_every=1000 model.structure=fixed "$(ids $DEFAULT)")
-  # val4 CKPT NAME: per-image scores on the randomised and plain val splits (the rule's numbers).
-  val4() {
-    for d in "${FAMILIES[@]}"; do
-      for look in rand v2; do
-        $SP evaluate --model ours --checkpoint "$1" --data "data/$look/$d" --split val \
-          --episodes 20 --out "runs/s9/val/$2/$d-$look.json"
-      done
-    done
-  }
   val4 "$DEFAULT" default
   # Round 1: the shipped default fine-tuned on the randomised mixture, 6,000 steps, one
   # thread, about 45 min each side by side: A as it is, B64 with a larger B.
@@ -524,16 +557,7 @@ randomised)
   $SP select-joints --checkpoint runs/s9/default-mix/checkpoint.pt --data "${PLAIN[@]}" \
     "${RAND[@]}" --out runs/s9/default-mix6000-sel.pt --k 6 8 10 --val-episodes 20
   val4 runs/s9/default-mix6000-sel.pt mix6000-sel
-  # RESULTS.md's "Unseen looks" table: the shipped default on three looks of each dataset.
-  for d in "${FAMILIES[@]}"; do
-    for look in plain randomised appearance; do
-      data="data/rand/$d" split=test
-      [ "$look" = plain ] && data="data/v2/$d"
-      [ "$look" = appearance ] && split=appearance
-      $SP evaluate --model ours --checkpoint "$DEFAULT" --data "$data" --split "$split" \
-        --label "$look" --out "results/appearance/$d-$look.json"
-    done
-  done
+  looks_rows
   ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md

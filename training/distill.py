@@ -13,7 +13,9 @@ The simulator can render every frame twice: once in a randomised look (``generat
 of the starting model) locates its points on the plain twin, and the student π learns to
 give the same location maps on the randomised frame. The student also sees the plain twin
 itself with the same target, so its plain-look output stays the teacher's
-(``plain_weight``). Only π is trained; ψ, B and the published joints are the teacher's.
+(``plain_weight``). ``--augment`` changes the randomised frames further (colour, light,
+blur, noise, JPEG: :mod:`.augment`). Only π is trained; ψ, B and the published joints
+are the teacher's.
 
 Per step: ``batch_size`` frames drawn by ``(seed, step)`` from the (randomised, twin)
 pairs, the loss (:func:`distillation_loss`), Adam with the training loop's clipping. Every
@@ -44,6 +46,7 @@ from skeleton_perception.checkpoint import (
     save_checkpoint,
 )
 
+from .augment import AugmentConfig, photometric
 from .config import TrainConfig, parse_override, save_config, set_value
 from .runinfo import hardware
 from .sim.storage import EpisodeStore
@@ -60,11 +63,14 @@ class DistillConfig:
         teacher: The starting model's checkpoint (the teacher is a frozen copy of it).
         plain_weight: Weight of the plain twin's own term (keeps the plain-look output).
         tau: Softmax temperature of both location maps (the model's evaluation one: 1).
+        augment: Change the student's randomised frames photometrically
+            (:func:`.augment.photometric` at its default ranges, drawn per step).
     """
 
     teacher: str
     plain_weight: float = 1.0
     tau: float = 1.0
+    augment: bool = False
 
 
 class TwinFrames(Dataset):
@@ -207,8 +213,11 @@ def distill(
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
     try:
         while step < cfg.steps:
-            batch = get_frames(dataset, cfg.batch_size, cfg.seed, step)
-            look, plain = (x.to(device) for x in batch)
+            look, plain = get_frames(dataset, cfg.batch_size, cfg.seed, step)
+            if dcfg.augment:
+                g = torch.Generator().manual_seed(cfg.seed * 7_919 + step)
+                look = photometric(look, AugmentConfig(), g)
+            look, plain = look.to(device), plain.to(device)
             n = look.shape[0]
             with torch.no_grad():
                 target = teacher.pi(plain - 0.5)  # (B, P, H, W)
@@ -260,6 +269,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=4000, help="total steps")
     parser.add_argument("--plain-weight", type=float, default=1.0, help="weight of the plain term")
     parser.add_argument(
+        "--augment", action="store_true",
+        help="photometric augmentation of the randomised frames (colour, light, blur, noise, JPEG)",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
         help="training settings, e.g. lr=3e-4 batch_size=16 threads=1 ckpt_every=100",
     )  # fmt: skip
@@ -272,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.data) != len(args.twin):
         print("distill: give one --twin root per --data root", file=sys.stderr)
         return 2
-    dcfg = DistillConfig(teacher=str(args.teacher), plain_weight=args.plain_weight)
+    dcfg = DistillConfig(str(args.teacher), plain_weight=args.plain_weight, augment=args.augment)
     try:
         ckpt = load_checkpoint(resolve_init(dcfg.teacher))
         cfg = TrainConfig.from_dict(ckpt["config"])
