@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -93,7 +93,7 @@ val4() {
     done
   done
 }
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover shapes depth3d report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate finetune oracle joints cover shapes depth3d randomised distill report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -559,9 +559,35 @@ randomised)
   val4 runs/s9/default-mix6000-sel.pt mix6000-sel
   looks_rows
   ;;
+distill)
+  # Issue 16 (session 10, docs/notebook/appearance.md, rounds 5 and 6): every randomised
+  # episode rendered again in the plain look from the same camera (its plain twin), and the
+  # shipped default distilled on the pairs (π only: its maps on the twin teach π on the
+  # randomised frame). Run after the joints and randomised stages: the teacher is the
+  # default they leave (kept in runs/distill/teacher.pt, so a rerun starts from it again).
+  for d in "${FAMILIES[@]}"; do
+    $SP generate --dataset "$d" --out "data/twin/$d" --episodes 300 --val-episodes 20 \
+      --test-episodes 60 --appearance-episodes 60 --randomise --plain-twin --workers 2 --quiet
+  done
+  RAND=(data/rand/cartpoles data/rand/swimmers data/rand/spiders data/rand/mwhc)
+  TWIN=(data/twin/cartpoles data/twin/swimmers data/twin/spiders data/twin/mwhc)
+  TEACHER=runs/distill/teacher.pt
+  mkdir -p runs/distill
+  [ -f "$TEACHER" ] || cp skeleton_perception/weights/default.pt "$TEACHER"
+  DISTILL=(--teacher "$TEACHER" --data "${RAND[@]}" --twin "${TWIN[@]}" --no-progress)
+  val4 "$TEACHER" teacher
+  # Round 5: a 1,000-step check, then lr 3e-4 and 1e-3, 4,000 steps, one thread each side
+  # by side (about 20 min).
+  $SP distill "${DISTILL[@]}" --out runs/distill/short --steps 1000 --set threads=2
+  val4 runs/distill/short/checkpoint.pt short
+  for lr in 0.0003 0.001; do
+    $SP distill "${DISTILL[@]}" --out "runs/distill/lr$lr" --steps 4000 --set threads=1 lr=$lr
+    val4 "runs/distill/lr$lr/checkpoint.pt" "lr$lr"
+  done
+  ;;
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, report, all)" >&2; exit 2 ;;
 esac
 done
