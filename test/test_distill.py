@@ -152,11 +152,3 @@ def test_distill_names_a_bad_teacher(pair, tmp_path, capsys):
     assert f"checkpoint {bad}" in capsys.readouterr().err
     assert main([*args[:4], str(twin), str(twin), *args[5:], "--steps", "1"]) == 2
     assert "one --twin root per --data root" in capsys.readouterr().err
-
-
-def test_distill_with_augmentation_runs_and_records_it(pair, tmp_path):
-    look, twin = pair
-    run = tmp_path / "aug"
-    args = ["distill", "--data", str(look), "--twin", str(twin), "--out", str(run), "--augment"]
-    assert main([*args, "--steps", "2", "--no-progress", "--set", "threads=1"]) == 0
-    assert load_checkpoint(run / "checkpoint.pt")["metadata"]["distill"]["augment"] is True

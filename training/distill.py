@@ -13,8 +13,7 @@ The simulator can render every frame twice: once in a randomised look (``generat
 of the starting model) locates its points on the plain twin, and the student π learns to
 give the same location maps on the randomised frame. The student also sees the plain twin
 itself with the same target, so its plain-look output stays the teacher's
-(``plain_weight``). ``--augment`` changes the randomised frames further (colour, light,
-blur, noise, JPEG: :mod:`.augment`). Only π is trained; ψ, B and the published joints
+(``plain_weight``). Only π is trained; ψ, B and the published joints
 are the teacher's.
 
 Per step: ``batch_size`` frames drawn by ``(seed, step)`` from the (randomised, twin)
@@ -46,7 +45,6 @@ from skeleton_perception.checkpoint import (
     save_checkpoint,
 )
 
-from .augment import AugmentConfig, photometric
 from .config import TrainConfig, parse_override, save_config, set_value
 from .runinfo import hardware
 from .sim.storage import EpisodeStore
@@ -63,14 +61,11 @@ class DistillConfig:
         teacher: The starting model's checkpoint (the teacher is a frozen copy of it).
         plain_weight: Weight of the plain twin's own term (keeps the plain-look output).
         tau: Softmax temperature of both location maps (the model's evaluation one: 1).
-        augment: Change the student's randomised frames photometrically
-            (:func:`.augment.photometric` at its default ranges, drawn per step).
     """
 
     teacher: str
     plain_weight: float = 1.0
     tau: float = 1.0
-    augment: bool = False
 
 
 class TwinFrames(Dataset):
@@ -214,9 +209,6 @@ def distill(
     try:
         while step < cfg.steps:
             look, plain = get_frames(dataset, cfg.batch_size, cfg.seed, step)
-            if dcfg.augment:
-                g = torch.Generator().manual_seed(cfg.seed * 7_919 + step)
-                look = photometric(look, AugmentConfig(), g)
             look, plain = look.to(device), plain.to(device)
             n = look.shape[0]
             with torch.no_grad():
@@ -269,10 +261,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=4000, help="total steps")
     parser.add_argument("--plain-weight", type=float, default=1.0, help="weight of the plain term")
     parser.add_argument(
-        "--augment", action="store_true",
-        help="photometric augmentation of the randomised frames (colour, light, blur, noise, JPEG)",
-    )  # fmt: skip
-    parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
         help="training settings, e.g. lr=3e-4 batch_size=16 threads=1 ckpt_every=100",
     )  # fmt: skip
@@ -285,7 +273,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.data) != len(args.twin):
         print("distill: give one --twin root per --data root", file=sys.stderr)
         return 2
-    dcfg = DistillConfig(str(args.teacher), plain_weight=args.plain_weight, augment=args.augment)
+    dcfg = DistillConfig(str(args.teacher), plain_weight=args.plain_weight)
     try:
         ckpt = load_checkpoint(resolve_init(dcfg.teacher))
         cfg = TrainConfig.from_dict(ckpt["config"])
