@@ -1,6 +1,6 @@
 """RESULTS.md's table of the shipped default under unseen looks (issue 16).
 
-``scripts/reproduce_results.sh randomised`` scores one checkpoint three times per dataset
+``scripts/reproduce_results.sh shipped`` (``looks_rows``) scores one checkpoint three times per dataset
 with ``evaluate`` (per image, joint set ``frame``) and writes
 ``<folder>/<dataset>-<look>.json``, the look given as ``--label``:
 
@@ -89,7 +89,7 @@ def appearance_section(folder: str | Path) -> str:
         "test split, the randomised test split (the looks `generate --randomise` trains on)",
         "and the held-out appearance split (textures, colours and cameras no training split",
         "uses; [docs/data.md](docs/data.md#" + ANCHOR + ")).",
-        "`bash scripts/reproduce_results.sh randomised` writes these numbers. The bar: on the",
+        "`bash scripts/reproduce_results.sh shipped` writes these numbers. The bar: on the",
         f"appearance split, joint F1 and Bcc at least {RATIO} × those of the in-domain test",
         "split (the ratios: against the plain, then the randomised test split; the bar needs",
         f"both), and fewer than {100 * BORDER:.0f}% of the joints within 2 px of the image border.",
