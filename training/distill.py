@@ -26,7 +26,6 @@ killed run. Outputs in ``--out``: ``config.yaml``, ``log.csv``, ``checkpoint.pt`
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -48,7 +47,14 @@ from skeleton_perception.checkpoint import (
 from .config import TrainConfig, parse_override, save_config, set_value
 from .runinfo import hardware
 from .sim.storage import EpisodeStore
-from .train import optimize, resolve_init, restart_log, resume_weights, start_run
+from .train import (
+    append_log_row,
+    optimize,
+    resolve_init,
+    restart_log,
+    resume_weights,
+    start_run,
+)
 
 LOG_FIELDS = ("step", "time_s", "frames_per_s", "total", "look", "plain", "moved_px")
 
@@ -229,8 +235,7 @@ def distill(
                 last_row = {k: v / count for k, v in sums.items()}
                 last_row.update(step=step, time_s=now - t_start)
                 last_row["frames_per_s"] = count * cfg.batch_size / max(now - t_last, 1e-9)
-                with open(log_path, "a", newline="") as f:
-                    csv.DictWriter(f, LOG_FIELDS).writerow(last_row)
+                append_log_row(log_path, LOG_FIELDS, last_row)
                 bar.set_postfix(look=f"{last_row['look']:.3f}", px=f"{last_row['moved_px']:.2f}")
                 sums, count, t_last = {}, 0, now
             if step % cfg.ckpt_every == 0 or step == cfg.steps:

@@ -31,7 +31,6 @@ Outputs in ``--out``: ``config.yaml`` (with the oracle's keys), ``log.csv``,
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import math
 import sys
@@ -53,7 +52,7 @@ from .config import TrainConfig, load_config, parse_override, save_config, set_v
 from .distributed import world_from_env
 from .runinfo import hardware
 from .sim.storage import dataset_name
-from .train import optimize, restart_log, resume_weights, start_run
+from .train import append_log_row, optimize, restart_log, resume_weights, start_run
 
 METHOD = "oracle (supervised with simulator joints and links)"
 LOG_FIELDS = (
@@ -298,10 +297,7 @@ def train_oracle(
                 last_row = {k: sums[k] / sums[f"n_{k}"] for k in losses if f"n_{k}" in sums}
                 last_row.update(step=step, time_s=now - t_start)
                 last_row["images_per_s"] = count * 2 * cfg.batch_size / max(now - t_last, 1e-9)
-                with open(log_path, "a", newline="") as f:
-                    csv.DictWriter(f, LOG_FIELDS).writerow(
-                        {k: last_row.get(k, "") for k in LOG_FIELDS}
-                    )
+                append_log_row(log_path, LOG_FIELDS, last_row)
                 sums, count, t_last = {}, 0, now
             if step % cfg.ckpt_every == 0 or step == cfg.steps:
                 checkpoint()

@@ -285,6 +285,12 @@ def restart_log(path: Path, fields: Sequence[str], step: int) -> list[dict]:
     return rows
 
 
+def append_log_row(path: Path, fields: Sequence[str], row: dict) -> None:
+    """Appends ``row`` to the CSV log at ``path`` (``fields`` in order, missing ones empty)."""
+    with open(path, "a", newline="") as f:
+        csv.DictWriter(f, fields).writerow({k: row.get(k, "") for k in fields})
+
+
 def train(
     cfg: TrainConfig,
     dataset: Dataset,
@@ -417,10 +423,7 @@ def _train(
                 last_row.update(step=step, time_s=now - t_start, ramp=ramp, tau=tau)
                 last_row["pairs_per_s"] = count * cfg.batch_size / max(now - t_last, 1e-9)
                 if main:
-                    with open(log_path, "a", newline="") as f:
-                        csv.DictWriter(f, LOG_FIELDS).writerow(
-                            {k: last_row.get(k, "") for k in LOG_FIELDS}
-                        )
+                    append_log_row(log_path, LOG_FIELDS, last_row)
                 bar.set_postfix(
                     recon=f"{last_row['recon']:.4f}",
                     fg=f"{last_row['fg_err_points']:.3f}/{last_row['fg_err_background']:.3f}",

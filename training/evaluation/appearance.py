@@ -1,7 +1,7 @@
 """RESULTS.md's table of the shipped default under unseen looks (issue 16).
 
-``scripts/reproduce_results.sh shipped`` (``looks_rows``) scores one checkpoint three times per dataset
-with ``evaluate`` (per image, joint set ``frame``) and writes
+``scripts/reproduce_results.sh shipped`` (``looks_rows``) scores one checkpoint three times
+per dataset with ``evaluate`` (per image, joint set ``frame``) and writes
 ``<folder>/<dataset>-<look>.json``, the look given as ``--label``:
 
 - ``plain``: the plain test split (one flat background, the look of data/v2);
