@@ -5,7 +5,8 @@
 :func:`sample` draws one episode's :class:`Look` from them. Two presets:
 :data:`TRAINING` for the train/val/test splits of a randomised dataset and :data:`HELDOUT`
 for the ``appearance`` split, whose texture kinds, colour schemes and camera, light and
-image-degradation ranges no training split uses (``docs/data.md``); :data:`PRESETS` names
+image-degradation ranges no training split uses (``docs/data.md``), and :data:`VALIDATION`
+for the ``appearance-val`` split, a third look for choosing models; :data:`PRESETS` names
 them for the simulated camera (``record-sim --appearance``).
 
 The look is drawn from its own generator (:func:`look_rng`), so the physics, poses and
@@ -22,8 +23,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-TEXTURES = ("checker", "gradient", "noise", "flat", "grid", "stripes", "bricks", "marble")
-SCHEMES = ("bright", "beige", "grey", "metal", "wood", "dark", "pastel", "copper")
+TEXTURES = (
+    "checker", "gradient", "noise", "flat", "grid", "stripes", "bricks", "marble", "dots", "waves"
+)  # fmt: skip
+SCHEMES = (
+    "bright", "beige", "grey", "metal", "wood", "dark", "pastel", "copper", "plastic", "slate"
+)  # fmt: skip
 
 # Colour schemes: (hue range, saturation range, value range, specular, shininess) of the
 # object's base colour; every geom varies its value a little. "bright" keeps the family's
@@ -36,6 +41,8 @@ _SCHEME_HSV = {
     "dark": ((0.0, 1.0), (0.0, 0.3), (0.1, 0.25), 0.3, 0.5),
     "pastel": ((0.0, 1.0), (0.2, 0.35), (0.85, 1.0), 0.1, 0.2),
     "copper": ((0.05, 0.1), (0.55, 0.75), (0.65, 0.85), 0.9, 0.9),
+    "plastic": ((0.0, 1.0), (0.7, 0.95), (0.45, 0.7), 0.5, 0.6),
+    "slate": ((0.55, 0.7), (0.2, 0.35), (0.25, 0.45), 0.3, 0.4),
 }
 
 
@@ -113,8 +120,30 @@ HELDOUT = AppearanceConfig(
     jpeg_quality=(40.0, 60.0),
 )
 
+# A third look for choosing between models on unseen looks (the ``appearance-val`` split):
+# its textures and colour schemes are in neither of the others, its ranges lie between
+# theirs (the distractor count overlaps both).
+VALIDATION = AppearanceConfig(
+    floor_textures=("dots", "waves"),
+    sky_textures=("dots", "waves"),
+    floor_probability=0.9,
+    tile_size=(0.6, 0.7),
+    colour_schemes=("plastic", "slate"),
+    light_elevation_deg=(30.0, 35.0),
+    light_intensity=(0.8, 0.85),
+    ambient=(0.12, 0.15),
+    fovy_deg=(55.0, 60.0),
+    elevation_deg=(6.0, 10.0),
+    azimuth_deg=(10.0, 15.0),
+    roam_scale=(1.15, 1.25),
+    distractors=(2, 3),
+    noise_std=(3.0, 4.0),
+    blur_sigma=(0.5, 0.6),
+    jpeg_quality=(60.0, 75.0),
+)
+
 # The looks by name (``record-sim --appearance``, the ``sim_camera`` node's parameter).
-PRESETS = {"training": TRAINING, "heldout": HELDOUT}
+PRESETS = {"training": TRAINING, "heldout": HELDOUT, "validation": VALIDATION}
 
 
 def preset(name: str) -> AppearanceConfig | None:
@@ -238,7 +267,8 @@ def texture(surface: Surface, size: int) -> np.ndarray:
     Checker: two-colour squares, sometimes with edge lines. Gradient: a vertical blend.
     Noise: smooth blobs (a sum of random tileable waves). Flat: one colour with random
     specks. Grid: thin lines on a plain colour. Stripes: bands at a random angle.
-    Bricks: offset rows of bricks with mortar. Marble: wavy veins.
+    Bricks: offset rows of bricks with mortar. Marble: wavy veins. Dots: discs on a
+    square lattice. Waves: bands bent by a smooth field.
     """
     rng = np.random.default_rng(surface.seed)
     a, b = (np.asarray(c, np.float64) for c in surface.colours)
@@ -272,6 +302,13 @@ def texture(surface: Surface, size: int) -> np.ndarray:
     elif kind == "marble":
         turbulence = _waves(x, y, rng, max_freq=3, count=5)
         mix = 0.5 + 0.5 * np.sin(2 * np.pi * (int(rng.integers(1, 4)) * x + 2.5 * turbulence))
+    elif kind == "dots":
+        cells = int(rng.choice([2, 4, 8]))
+        radius = rng.uniform(0.2, 0.4)
+        mix = (np.hypot(x * cells % 1 - 0.5, y * cells % 1 - 0.5) < radius).astype(np.float64)
+    elif kind == "waves":
+        bend = _waves(x, y, rng, max_freq=2, count=3)
+        mix = 0.5 + 0.5 * np.sin(2 * np.pi * (int(rng.integers(2, 6)) * y + 1.5 * bend))
     else:
         raise ValueError(f"unknown texture kind {kind!r}; choose from {TEXTURES}")
     rgb = (1.0 - mix[..., None]) * a + mix[..., None] * b  # (size, size, 3)

@@ -5,7 +5,8 @@ random choice of an episode comes from one generator seeded by
 :func:`episode_seed` ``(dataset, split, index)``, so any episode can be regenerated alone.
 The ``appearance`` split holds the test split's objects in a held-out look
 (:data:`.appearance.HELDOUT`: textures, colours, camera and light ranges that no other
-split uses).
+split uses); the ``appearance-val`` split holds the val split's objects in a third look
+(:data:`.appearance.VALIDATION`), for choosing between models on unseen looks.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from skeleton_perception.training.sim import families
-from skeleton_perception.training.sim.appearance import HELDOUT
+from skeleton_perception.training.sim.appearance import HELDOUT, VALIDATION
 from skeleton_perception.training.sim.episode import Episode, EpisodeConfig, render_episode
 from skeleton_perception.training.sim.families import cartpoles, mwhc, spiders, swimmers
 
-SPLITS = ("train", "val", "test", "appearance")
+SPLITS = ("train", "val", "test", "appearance", "appearance-val")
 APPEARANCE_SPLIT = "appearance"
+APPEARANCE_VAL_SPLIT = "appearance-val"
 
 _SPIDERS_SEEN = ("spider-3legs", "spider-6legs", "spider-7legs", "spider-8legs")
 _SPIDERS_UNSEEN = ("spider-4legs", "spider-5legs")
@@ -50,10 +52,13 @@ class DatasetSpec:
         return max(families.num_keypoints(v) for v in set(self.train) | set(self.test))
 
     def variants(self, split: str) -> tuple[str, ...]:
-        """Object variants of ``split`` (one of :data:`SPLITS`; ``appearance``: the test's)."""
+        """Object variants of ``split`` (one of :data:`SPLITS`).
+
+        ``appearance`` holds the test split's objects, ``appearance-val`` the val split's.
+        """
         if split not in SPLITS:
             raise ValueError(f"{self.name}: unknown split {split!r}; choose from {SPLITS}")
-        return self.train if split in ("train", "val") else self.test
+        return self.train if split in ("train", "val", APPEARANCE_VAL_SPLIT) else self.test
 
     def episode(self, split: str, index: int, config: EpisodeConfig, base_seed: int = 0) -> Episode:
         """Generates episode ``index`` of ``split`` (deterministic).
@@ -63,6 +68,8 @@ class DatasetSpec:
         """
         if split == APPEARANCE_SPLIT:
             config = replace(config, appearance=HELDOUT)
+        elif split == APPEARANCE_VAL_SPLIT:
+            config = replace(config, appearance=VALIDATION)
         seed = episode_seed(self.name, split, index, base_seed)
         rng = np.random.default_rng(seed)
         variants = self.variants(split)

@@ -203,6 +203,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="episodes of the held-out appearance split (test objects, unseen looks)",
     )
     parser.add_argument(
+        "--appearance-val-episodes",
+        type=int,
+        default=0,
+        help="episodes of the appearance-val split (val objects, a third look for choosing)",
+    )
+    parser.add_argument(
         "--randomise",
         action="store_true",
         help="domain randomisation of train/val/test (textures, light, camera, colours)",
@@ -227,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
     counts = {"train": args.episodes, "val": args.val_episodes, "test": args.test_episodes}
     if args.appearance_episodes:
         counts["appearance"] = args.appearance_episodes
+    if args.appearance_val_episodes:
+        counts["appearance-val"] = args.appearance_val_episodes
     config = GenerateConfig(
         dataset=args.dataset,
         out=args.out,
