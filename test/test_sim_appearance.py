@@ -15,6 +15,7 @@ from skeleton_perception.training.sim.appearance import (
     SCHEMES,
     TEXTURES,
     TRAINING,
+    VALIDATION,
     Look,
     Sensor,
     Surface,
@@ -194,7 +195,8 @@ def test_appearance_split_never_uses_training_ranges():
         set(TRAINING.sky_textures) | set(TRAINING.floor_textures)
     )
     assert not set(HELDOUT.colour_schemes) & set(TRAINING.colour_schemes)
-    assert set(HELDOUT.colour_schemes) | set(TRAINING.colour_schemes) == set(SCHEMES)
+    schemes = (TRAINING.colour_schemes, HELDOUT.colour_schemes, VALIDATION.colour_schemes)
+    assert sorted(sum(schemes, ())) == sorted(SCHEMES)  # each scheme in one look only
     ranged = [f.name for f in dataclasses.fields(Look) if f.name in TRAINING.__dict__]
     for name in DATASETS:
         for i in range(50):
@@ -210,6 +212,30 @@ def test_appearance_split_never_uses_training_ranges():
                 assert _outside(value, getattr(TRAINING, field)), (name, i, field, value)
                 lo, hi = getattr(HELDOUT, field)
                 assert lo <= value <= hi or math.isclose(value, hi), (field, value)
+
+
+def test_validation_look_is_neither_the_training_nor_the_heldout_one():
+    """Every sampled look of appearance-val is outside both other looks' ranges."""
+    others = (TRAINING, HELDOUT)
+    for kinds in ("floor_textures", "sky_textures"):
+        used = {k for c in others for k in c.floor_textures + getattr(c, kinds)}
+        assert not set(getattr(VALIDATION, kinds)) & used
+    assert not set(VALIDATION.colour_schemes) & {s for c in others for s in c.colour_schemes}
+    ranged = [f.name for f in dataclasses.fields(Look) if f.name in TRAINING.__dict__]
+    ranged.remove("distractors")  # 2-3 objects: between the other looks' counts, overlapping
+    spec = get_dataset("spiders")
+    assert spec.variants("appearance-val") == spec.variants("val")
+    for name in DATASETS:
+        for i in range(30):
+            look = sample(VALIDATION, look_rng(episode_seed(name, "appearance-val", i)))
+            assert look.sky.kind in VALIDATION.sky_textures
+            assert look.scheme in VALIDATION.colour_schemes
+            for field in ranged:
+                value = getattr(look, field)
+                value = abs(value) if field == "azimuth_deg" else value
+                for other in others:
+                    lo, hi = getattr(other, field)
+                    assert value <= lo or value >= hi, (name, i, field, value)
 
 
 def test_generate_writes_the_appearance_split(tmp_path):
