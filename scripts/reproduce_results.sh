@@ -597,6 +597,24 @@ distill)
   $SP distill "${DISTILL[@]}" --out runs/distill/lr0.001-10k --resume --steps 10000 \
     --set threads=2 lr=0.001
   val4 runs/distill/lr0.001-10k/checkpoint.pt lr0.001-10k
+  # The third look (appearance-val: val objects, appearance.VALIDATION), 20 episodes per
+  # family, and rounds 5-7 scored on it; round 6's run needs its code (commit 0d47fa9).
+  for d in "${FAMILIES[@]}"; do
+    $SP generate --dataset "$d" --out "data/rand/$d" --episodes 300 --val-episodes 20 \
+      --test-episodes 60 --appearance-episodes 60 --appearance-val-episodes 20 --randomise \
+      --workers 2 --quiet
+  done
+  for run in teacher lr0.001 lr0.001-10k; do
+    ckpt="runs/distill/$run/checkpoint.pt"
+    [ "$run" = teacher ] && ckpt="$TEACHER"
+    for d in "${FAMILIES[@]}"; do
+      $SP evaluate --model ours --checkpoint "$ckpt" --data "data/rand/$d" \
+        --split appearance-val --episodes 20 --out "runs/val4/$run/$d-appearance-val.json"
+    done
+  done
+  # Shipped: round 5's lr 1e-3 run (docs/notebook/appearance.md); then the shipped stage.
+  $SP export runs/distill/lr0.001 --after-model "$TEACHER" \
+    --out skeleton_perception/weights/default.pt
   ;;
 shipped)
   # Every row of the shipped default, after a stage that wrote it (joints, distill); the
