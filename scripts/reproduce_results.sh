@@ -581,6 +581,13 @@ distill)
   [ -f "$TEACHER" ] || cp skeleton_perception/weights/default.pt "$TEACHER"
   DISTILL=(--teacher "$TEACHER" --data "${RAND[@]}" --twin "${TWIN[@]}" --no-progress)
   val4 "$TEACHER" teacher
+  # The ceiling: the teacher on the plain twins of the randomised val and appearance splits.
+  for d in "${FAMILIES[@]}"; do
+    for split in val appearance; do
+      $SP evaluate --model ours --checkpoint "$TEACHER" --data "data/twin/$d" --split "$split" \
+        --episodes 20 --out "runs/val4/teacher/$d-twin-$split.json"
+    done
+  done
   # Round 5: a 1,000-step check, then lr 3e-4 and 1e-3, 4,000 steps, one thread each side
   # by side (about 20 min).
   $SP distill "${DISTILL[@]}" --out runs/distill/short --steps 1000 --set threads=2
