@@ -2,12 +2,12 @@
 
 :class:`AppearanceConfig` holds the ranges (a typed part of :class:`.episode.EpisodeConfig`,
 ``None`` by default: the plain gradient background of every dataset so far);
-:func:`sample` draws one episode's :class:`Look` from them. Two presets:
+:func:`sample` draws one episode's :class:`Look` from them. Three presets:
 :data:`TRAINING` for the train/val/test splits of a randomised dataset and :data:`HELDOUT`
 for the ``appearance`` split, whose texture kinds, colour schemes and camera, light and
 image-degradation ranges no training split uses (``docs/data.md``), and :data:`VALIDATION`
 for the ``appearance-val`` split, a third look for choosing models; :data:`PRESETS` names
-them for the simulated camera (``record-sim --appearance``).
+the first two for the simulated camera (``record-sim --appearance``).
 
 The look is drawn from its own generator (:func:`look_rng`), so the physics, poses and
 camera sweep of an episode are the same with and without randomisation. The scene itself
@@ -143,7 +143,7 @@ VALIDATION = AppearanceConfig(
 )
 
 # The looks by name (``record-sim --appearance``, the ``sim_camera`` node's parameter).
-PRESETS = {"training": TRAINING, "heldout": HELDOUT, "validation": VALIDATION}
+PRESETS = {"training": TRAINING, "heldout": HELDOUT}
 
 
 def preset(name: str) -> AppearanceConfig | None:
