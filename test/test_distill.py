@@ -69,6 +69,8 @@ def test_twin_is_drawn_through_the_looks_camera():
 
 
 def test_generate_plain_twin_needs_randomise(tmp_path, capsys):
+    with pytest.raises(ValueError, match="plain_twin needs appearance"):
+        EpisodeConfig(plain_twin=True)
     args = ["generate", "--dataset", "cartpoles", "--out", str(tmp_path / "t"), "--plain-twin"]
     assert main([*args, "--episodes", "1", "--frames", "3", "--quiet"]) == 2
     assert "--plain-twin needs --randomise" in capsys.readouterr().err

@@ -58,6 +58,10 @@ class EpisodeConfig:
     appearance: AppearanceConfig | None = None
     plain_twin: bool = False
 
+    def __post_init__(self) -> None:
+        if self.plain_twin and self.appearance is None:
+            raise ValueError("EpisodeConfig.plain_twin needs appearance (the look it pairs with)")
+
 
 def simulate(obj: SimObject, rng: np.random.Generator, config: EpisodeConfig) -> Rollout:
     """Runs the physics pass: random initial state, random policy, one record per frame."""

@@ -230,6 +230,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs ``generate``."""
+    if args.plain_twin and not args.randomise:
+        print("generate: --plain-twin needs --randomise (the looks it pairs with)", file=sys.stderr)
+        return 2
     counts = {"train": args.episodes, "val": args.val_episodes, "test": args.test_episodes}
     if args.appearance_episodes:
         counts["appearance"] = args.appearance_episodes
@@ -250,9 +253,6 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
     )
-    if args.plain_twin and not args.randomise:
-        print("generate: --plain-twin needs --randomise (the looks it pairs with)", file=sys.stderr)
-        return 2
     if min(config.counts.values()) < 0 or config.shard_size < 1 or args.frames < 2:
         print("generate: counts must be >= 0, --shard-size >= 1, --frames >= 2", file=sys.stderr)
         return 2
