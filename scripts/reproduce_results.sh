@@ -525,6 +525,8 @@ shapes)
 randomised)
   # Issue 16 (session 9, docs/notebook/appearance.md): randomised data for the four families
   # (300 training, 20 val, 60 test and 60 held-out-look episodes each, about 10 min each).
+  # Run it before the distill stage: its rounds start from the default the joints stage
+  # leaves, which distill replaces.
   for d in "${FAMILIES[@]}"; do
     $SP generate --dataset "$d" --out "data/rand/$d" --episodes 300 --val-episodes 20 \
       --test-episodes 60 --appearance-episodes 60 --randomise --workers 2 --quiet
@@ -565,7 +567,7 @@ randomised)
   looks_rows
   ;;
 distill)
-  # Issue 16 (session 10, docs/notebook/appearance.md, rounds 5 and 6): every randomised
+  # Issue 16 (session 10, docs/notebook/appearance.md, rounds 5-7): every randomised
   # episode rendered again in the plain look from the same camera (its plain twin), and the
   # shipped default distilled on the pairs (π only: its maps on the twin teach π on the
   # randomised frame). Run after the joints and randomised stages: the teacher is the
