@@ -88,7 +88,7 @@ def test_twin_frames_pair_up_and_refuse_strangers(pair, tmp_path):
     with pytest.raises(ValueError, match="not the plain twin"):
         TwinFrames(look, look)
     _generate(tmp_path / "other", "--randomise", "--plain-twin", "--seed", "3")
-    with pytest.raises(ValueError, match="seed differ"):
+    with pytest.raises(ValueError, match=r"not the same seed\)"):
         TwinFrames(look, tmp_path / "other")
     with pytest.raises(ValueError, match=r"dataset\.json: no such file"):
         TwinFrames(look, tmp_path / "missing")

@@ -99,7 +99,7 @@ class TwinFrames(Dataset):
             differ = sorted(k for k in set(look) | set(twin) if look.get(k) != twin.get(k))
             raise ValueError(
                 f"{self.twin_root} and {self.look_root}: generated with other settings "
-                f"({', '.join(differ)} differ)"
+                f"(not the same {', '.join(differ)})"
             )
         self.look = EpisodeStore(self.look_root, split)
         self.twin = EpisodeStore(self.twin_root, split)
