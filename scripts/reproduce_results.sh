@@ -621,7 +621,8 @@ distill)
         --split appearance-val --episodes 20 --out "runs/val4/$run/$d-appearance-val.json"
     done
   done
-  # Shipped: round 5's lr 1e-3 run (docs/notebook/appearance.md); then the shipped stage.
+  # Round 8 (the published points only) lost on both; its code never reached main (the
+  # notebook names the commit). Shipped: round 5's lr 1e-3 run; then the shipped stage.
   $SP export runs/distill/lr0.001 --after-model "$TEACHER" \
     --out skeleton_perception/weights/default.pt
   ;;
