@@ -26,7 +26,6 @@ killed run. Outputs in ``--out``: ``config.yaml``, ``log.csv``, ``checkpoint.pt`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -43,10 +42,11 @@ from skeleton_perception.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from skeleton_perception.nn.points import index_to_xy
 
 from .config import TrainConfig, parse_override, save_config, set_value
 from .runinfo import hardware
-from .sim.storage import EpisodeStore
+from .sim.storage import EpisodeStore, read_identity
 from .train import (
     append_log_row,
     optimize,
@@ -89,7 +89,7 @@ class TwinFrames(Dataset):
                 same settings as the randomised dataset with ``--plain-twin``.
         """
         self.look_root, self.twin_root = Path(look_root), Path(twin_root)
-        look, twin = (_identity(r) for r in (self.look_root, self.twin_root))
+        look, twin = (read_identity(r) for r in (self.look_root, self.twin_root))
         if not twin.pop("plain_twin", False) or "plain_twin" in look:
             raise ValueError(
                 f"{self.twin_root}: not the plain twin of {self.look_root} "
@@ -122,13 +122,6 @@ class TwinFrames(Dataset):
         return {"look": look, "plain": plain}
 
 
-def _identity(root: Path) -> dict:
-    info = root / "dataset.json"
-    if not info.is_file():
-        raise ValueError(f"{info}: no such file (a dataset written by `generate`)")
-    return dict(json.loads(info.read_text())["identity"])
-
-
 def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int):
     """The frames of ``step``, by ``(seed, step)`` only: look, plain, each (B, 3, H, W)."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
@@ -154,9 +147,7 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float =
 
 def _mode_xy(logits: torch.Tensor) -> torch.Tensor:
     """(B, P, H, W) -> (B, P, 2) xy of each map's mode."""
-    w = logits.shape[-1]
-    index = logits.flatten(2).argmax(-1)
-    return torch.stack([index % w, index // w], dim=-1).float()
+    return index_to_xy(logits.flatten(2).argmax(-1), logits.shape[-1])
 
 
 def distill(
@@ -183,9 +174,10 @@ def distill(
     """
     out_dir, device = start_run(cfg, out_dir)
     path = resolve_init(dcfg.teacher)
-    teacher = build_model_from_checkpoint(load_checkpoint(path), path).to(device).eval()
+    start = load_checkpoint(path)
+    teacher = build_model_from_checkpoint(start, path).to(device).eval()
     teacher.requires_grad_(False)
-    student = build_model_from_checkpoint(load_checkpoint(path), path).to(device)
+    student = build_model_from_checkpoint(start, path).to(device)
     student.requires_grad_(False)
     student.pi.requires_grad_(True)
     # BatchNorm keeps the teacher's statistics: training then runs π exactly as inference.

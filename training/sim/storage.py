@@ -46,14 +46,28 @@ _PNG_OPTIONS = [
 ]
 
 
+def read_identity(root: str | Path) -> dict:
+    """The settings that made a dataset's shards (``dataset.json``'s ``identity``).
+
+    Raises:
+        ValueError: naming the file, when it is missing or holds no identity.
+    """
+    info = Path(root) / "dataset.json"
+    try:
+        return dict(json.loads(info.read_text())["identity"])
+    except FileNotFoundError:
+        raise ValueError(f"{info}: no such file (a dataset written by `generate`)") from None
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ValueError(f"{info}: not a dataset description ({type(e).__name__}: {e})") from e
+
+
 def dataset_name(root: str | Path, override: str | None = None) -> str:
     """The dataset a folder holds: ``override``, else its ``dataset.json``, else its name."""
     if override:
         return override
     try:
-        info = json.loads((Path(root) / "dataset.json").read_text())
-        return str(info["identity"]["dataset"])
-    except (OSError, KeyError, ValueError, TypeError):
+        return str(read_identity(root)["dataset"])
+    except (ValueError, KeyError, TypeError):
         return Path(root).resolve().name
 
 
