@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from skeleton_perception.training.distill import TwinFrames, distillation_loss
-from skeleton_perception.training.sim.appearance import HELDOUT, TRAINING
+from skeleton_perception.training.sim.appearance import BROAD, HELDOUT, TRAINING
 from skeleton_perception.training.sim.datasets import episode_seed, get_dataset
 from skeleton_perception.training.sim.episode import EpisodeConfig, open_episode
 from skeleton_perception.training.sim.families import build
@@ -74,6 +74,20 @@ def test_generate_plain_twin_needs_randomise(tmp_path, capsys):
     args = ["generate", "--dataset", "cartpoles", "--out", str(tmp_path / "t"), "--plain-twin"]
     assert main([*args, "--episodes", "1", "--frames", "3", "--quiet"]) == 2
     assert "--plain-twin needs --randomise" in capsys.readouterr().err
+    args = ["generate", "--dataset", "cartpoles", "--out", str(tmp_path / "t"), "--look", "broad"]
+    assert main([*args, "--episodes", "1", "--frames", "3", "--quiet"]) == 2
+    assert "--look needs --randomise" in capsys.readouterr().err
+
+
+def test_broad_look_is_recorded_and_its_twin_pairs_only_with_it(pair, tmp_path):
+    look, _ = pair
+    _generate(tmp_path / "broad", "--randomise", "--look", "broad")
+    _generate(tmp_path / "broad-twin", "--randomise", "--look", "broad", "--plain-twin")
+    identity = json.loads((tmp_path / "broad" / "dataset.json").read_text())["identity"]
+    assert identity["appearance"]["colour_schemes"] == list(BROAD.colour_schemes)
+    assert len(TwinFrames(tmp_path / "broad", tmp_path / "broad-twin")) == 2 * 6
+    with pytest.raises(ValueError, match=r"not the same appearance\)"):
+        TwinFrames(look, tmp_path / "broad-twin")
 
 
 def test_twin_frames_pair_up_and_refuse_strangers(pair, tmp_path):

@@ -24,10 +24,12 @@ import cv2
 import numpy as np
 
 TEXTURES = (
-    "checker", "gradient", "noise", "flat", "grid", "stripes", "bricks", "marble", "dots", "waves"
+    "checker", "gradient", "noise", "flat", "grid", "stripes", "bricks", "marble", "dots", "waves",
+    "cells", "camo", "rings", "scribble",
 )  # fmt: skip
 SCHEMES = (
-    "bright", "beige", "grey", "metal", "wood", "dark", "pastel", "copper", "plastic", "slate"
+    "bright", "beige", "grey", "metal", "wood", "dark", "pastel", "copper", "plastic", "slate",
+    "olive", "navy", "white", "teal",
 )  # fmt: skip
 
 # Colour schemes: (hue range, saturation range, value range, specular, shininess) of the
@@ -43,6 +45,10 @@ _SCHEME_HSV = {
     "copper": ((0.05, 0.1), (0.55, 0.75), (0.65, 0.85), 0.9, 0.9),
     "plastic": ((0.0, 1.0), (0.7, 0.95), (0.45, 0.7), 0.5, 0.6),
     "slate": ((0.55, 0.7), (0.2, 0.35), (0.25, 0.45), 0.3, 0.4),
+    "olive": ((0.14, 0.2), (0.45, 0.65), (0.35, 0.55), 0.2, 0.3),
+    "navy": ((0.6, 0.68), (0.5, 0.68), (0.2, 0.4), 0.4, 0.5),
+    "white": ((0.0, 1.0), (0.0, 0.08), (0.85, 1.0), 0.3, 0.4),
+    "teal": ((0.45, 0.52), (0.45, 0.65), (0.45, 0.65), 0.5, 0.6),
 }
 
 
@@ -142,8 +148,33 @@ VALIDATION = AppearanceConfig(
     jpeg_quality=(60.0, 75.0),
 )
 
+# A second training look: its textures and colour schemes are in no other look; its camera,
+# tile and sensor ranges lie beyond HELDOUT's (seen from TRAINING's), so there the held-out
+# look falls between two training looks; its light is brighter than both (a grazing light
+# beyond HELDOUT's leaves the scene black). No range overlaps HELDOUT's or VALIDATION's.
+BROAD = AppearanceConfig(
+    floor_textures=("cells", "camo", "rings", "scribble"),
+    sky_textures=("cells", "camo", "rings", "scribble"),
+    floor_probability=0.9,
+    tile_size=(1.0, 1.5),
+    colour_schemes=("olive", "navy", "white", "teal"),
+    light_elevation_deg=(40.0, 80.0),
+    light_intensity=(1.05, 1.3),
+    ambient=(0.4, 0.55),
+    fovy_deg=(72.0, 78.0),
+    elevation_deg=(20.0, 28.0),
+    azimuth_deg=(30.0, 45.0),
+    roam_scale=(1.45, 1.6),
+    distractors=(6, 8),
+    noise_std=(6.0, 9.0),
+    blur_sigma=(0.8, 1.1),
+    jpeg_quality=(25.0, 39.0),
+)
+
 # The looks by name (``record-sim --appearance``, the ``sim_camera`` node's parameter).
 PRESETS = {"training": TRAINING, "heldout": HELDOUT}
+# The training looks by name (``generate --randomise --look``).
+TRAINING_LOOKS = {"training": TRAINING, "broad": BROAD}
 
 
 def preset(name: str) -> AppearanceConfig | None:
@@ -268,7 +299,9 @@ def texture(surface: Surface, size: int) -> np.ndarray:
     Noise: smooth blobs (a sum of random tileable waves). Flat: one colour with random
     specks. Grid: thin lines on a plain colour. Stripes: bands at a random angle.
     Bricks: offset rows of bricks with mortar. Marble: wavy veins. Dots: discs on a
-    square lattice. Waves: bands bent by a smooth field.
+    square lattice. Waves: bands bent by a smooth field. Cells: the borders of random
+    cells (cracked paving). Camo: a smooth field cut into three levels. Rings: concentric
+    bands about a random centre. Scribble: random thin strokes.
     """
     rng = np.random.default_rng(surface.seed)
     a, b = (np.asarray(c, np.float64) for c in surface.colours)
@@ -309,6 +342,25 @@ def texture(surface: Surface, size: int) -> np.ndarray:
     elif kind == "waves":
         bend = _waves(x, y, rng, max_freq=2, count=3)
         mix = 0.5 + 0.5 * np.sin(2 * np.pi * (int(rng.integers(2, 6)) * y + 1.5 * bend))
+    elif kind == "cells":
+        gap = _periodic_distances(x, y, rng.uniform(size=(int(rng.integers(4, 13)), 2)))
+        gap.sort(axis=0)
+        mix = (gap[1] - gap[0] < rng.uniform(0.01, 0.03)).astype(np.float64)
+    elif kind == "camo":
+        mix = np.digitize(_waves(x, y, rng, max_freq=5, count=8), np.sort(rng.uniform(0.3, 0.7, 2)))
+        mix = mix / 2.0
+    elif kind == "rings":
+        radius = _periodic_distances(x, y, rng.uniform(size=(1, 2)))[0]
+        mix = (np.sin(2 * np.pi * int(rng.integers(3, 9)) * radius) > 0).astype(np.float64)
+    elif kind == "scribble":
+        canvas = np.zeros((3 * size, 3 * size), np.uint8)  # drawn 3x3 times: tileable
+        for _ in range(int(rng.integers(8, 20))):
+            p, q = rng.integers(0, size, size=(2, 2)) + size
+            for dy in (-size, 0, size):
+                for dx in (-size, 0, size):
+                    shift = np.array([dx, dy])
+                    cv2.line(canvas, tuple(map(int, p + shift)), tuple(map(int, q + shift)), 1)
+        mix = canvas[size : 2 * size, size : 2 * size].astype(np.float64)
     else:
         raise ValueError(f"unknown texture kind {kind!r}; choose from {TEXTURES}")
     rgb = (1.0 - mix[..., None]) * a + mix[..., None] * b  # (size, size, 3)
@@ -322,6 +374,13 @@ def _waves(x, y, rng: np.random.Generator, max_freq: int, count: int) -> np.ndar
         fx, fy = rng.integers(-max_freq, max_freq + 1, size=2)
         field += np.sin(2 * np.pi * (fx * x + fy * y + rng.uniform()))
     return (field - field.min()) / max(float(np.ptp(field)), 1e-9)
+
+
+def _periodic_distances(x, y, centres: np.ndarray) -> np.ndarray:
+    """Distances ``(N, size, size)`` from every texel to ``N`` centres on the torus."""
+    dx = np.abs(x[None] - centres[:, 0, None, None])
+    dy = np.abs(y[None] - centres[:, 1, None, None])
+    return np.hypot(np.minimum(dx, 1.0 - dx), np.minimum(dy, 1.0 - dy))
 
 
 # --- Sensor effects ---------------------------------------------------------------------

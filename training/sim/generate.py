@@ -5,7 +5,8 @@ Example::
     skeleton-perception generate --dataset spiders --episodes 1000 --out data/spiders --workers 2
 
 ``--randomise`` renders the train/val/test splits with per-episode domain randomisation
-(:data:`.appearance.TRAINING`); ``--appearance-episodes N`` adds the held-out
+(:data:`.appearance.TRAINING`, or :data:`.appearance.BROAD` with ``--look broad``);
+``--appearance-episodes N`` adds the held-out
 ``appearance`` split (:data:`.appearance.HELDOUT`), with or without it. ``--plain-twin``
 renders the same randomised episodes in the plain look (the pairs of ``distill``).
 
@@ -24,7 +25,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from skeleton_perception.training.sim.appearance import TRAINING
+from skeleton_perception.training.sim.appearance import TRAINING_LOOKS
 from skeleton_perception.training.sim.datasets import DATASETS, SPLITS, get_dataset
 from skeleton_perception.training.sim.episode import EpisodeConfig
 from skeleton_perception.training.sim.storage import (
@@ -214,6 +215,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="domain randomisation of train/val/test (textures, light, camera, colours)",
     )
     parser.add_argument(
+        "--look",
+        choices=sorted(TRAINING_LOOKS),
+        default="training",
+        help="the ranges of --randomise: training (appearance.TRAINING) or broad "
+        "(appearance.BROAD, beyond the held-out look's)",
+    )
+    parser.add_argument(
         "--plain-twin",
         action="store_true",
         help="render the episodes of --randomise (and the appearance split) in the plain "
@@ -233,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
     if args.plain_twin and not args.randomise:
         print("generate: --plain-twin needs --randomise (the looks it pairs with)", file=sys.stderr)
         return 2
+    if args.look != "training" and not args.randomise:
+        print("generate: --look needs --randomise (the ranges it picks)", file=sys.stderr)
+        return 2
     counts = {"train": args.episodes, "val": args.val_episodes, "test": args.test_episodes}
     if args.appearance_episodes:
         counts["appearance"] = args.appearance_episodes
@@ -246,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
             num_frames=args.frames,
             action_every=args.action_every,
             size=tuple(args.size),
-            appearance=TRAINING if args.randomise else None,
+            appearance=TRAINING_LOOKS[args.look] if args.randomise else None,
             plain_twin=args.plain_twin,
         ),
         shard_size=args.shard_size,

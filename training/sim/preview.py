@@ -21,7 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from skeleton_perception.training.sim.appearance import TRAINING
+from skeleton_perception.training.sim.appearance import TRAINING_LOOKS
 from skeleton_perception.training.sim.datasets import DATASETS, SPLITS, get_dataset
 from skeleton_perception.training.sim.episode import Episode, EpisodeConfig
 from skeleton_perception.training.sim.storage import EpisodeStore
@@ -87,6 +87,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--dataset: render with domain randomisation (as generate --randomise)",
     )
     parser.add_argument(
+        "--look",
+        choices=sorted(TRAINING_LOOKS),
+        default="training",
+        help="the ranges of --randomise (as generate --look)",
+    )
+    parser.add_argument(
         "--episodes",
         type=int,
         nargs="+",
@@ -114,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         for i in pick_episodes(store, count):
             ep = store[i]
             rows.append(episode_row(ep, args.frames, args.scale, f"{root.name}\n{ep.family}"))
-    config = EpisodeConfig(appearance=TRAINING if args.randomise else None)
+    config = EpisodeConfig(appearance=TRAINING_LOOKS[args.look] if args.randomise else None)
     for name, count in zip(args.dataset, counts[len(args.data) :], strict=True):
         spec = get_dataset(name)
         for i in range(count):
