@@ -157,6 +157,9 @@ def test_distill_trains_pi_only_and_resumes(pair, tmp_path, capsys):
     assert "resumed from" in capsys.readouterr().out
     assert [int(r["step"]) for r in _rows(run)] == list(range(5, 36, 5))
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 35
+    # ... and one resumed at another learning rate trains on at that rate
+    assert main([*args, "--steps", "40", "--resume", *settings[:-1], "lr=1e-4"]) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-4
 
 
 def test_distill_names_a_bad_teacher(pair, tmp_path, capsys):

@@ -260,11 +260,18 @@ def start_run(
 def resume_weights(
     ckpt: Path | dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer
 ) -> tuple[int, dict]:
-    """Loads a run's checkpoint (path or loaded) into its model and optimiser: (step, it)."""
+    """Loads a run's checkpoint (path or loaded) into its model and optimiser: (step, it).
+
+    The optimiser keeps the learning rate it was built with (the run's settings), not the
+    checkpoint's, so a run resumed with ``--set lr=...`` trains on at the new rate.
+    """
     ckpt = ckpt if isinstance(ckpt, dict) else load_checkpoint(ckpt)
     model.load_state_dict(ckpt["model"])
     if ckpt.get("optimizer"):
+        rates = [group["lr"] for group in optimizer.param_groups]
         optimizer.load_state_dict(ckpt["optimizer"])
+        for group, lr in zip(optimizer.param_groups, rates, strict=True):
+            group["lr"] = lr
     return int(ckpt["step"]), ckpt
 
 
