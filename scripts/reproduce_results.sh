@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|shipped|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|shipped|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -98,7 +98,7 @@ val4() {
 }
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill shipped finetune report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad shipped finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -626,6 +626,41 @@ distill)
   $SP export runs/distill/lr0.001 --after-model "$TEACHER" \
     --out skeleton_perception/weights/default.pt
   ;;
+broad)
+  # Issue 16 (session 11, docs/notebook/appearance.md, rounds 9-11): a second training look
+  # (appearance.BROAD, new poses: --seed 1; 300 training episodes per family, about 20 s
+  # each) and its plain twins; round 5's run distilled on to 8,000, 12,000 and (lr 1e-4)
+  # 14,000 steps on both looks, two threads (about 9 min per 4,000 steps). Run after the
+  # distill stage (round 5's run and the teacher).
+  RAND=(); TWIN=()
+  for d in "${FAMILIES[@]}"; do
+    for kind in broad broad-twin; do
+      twin=(); [ "$kind" = broad-twin ] && twin=(--plain-twin)
+      $SP generate --dataset "$d" --out "data/$kind/$d" --episodes 300 --val-episodes 0 \
+        --test-episodes 0 --randomise --look broad --seed 1 --workers 2 --quiet "${twin[@]}"
+    done
+    RAND+=("data/rand/$d" "data/broad/$d"); TWIN+=("data/twin/$d" "data/broad-twin/$d")
+  done
+  BROAD=(--teacher runs/distill/teacher.pt --data "${RAND[@]}" --twin "${TWIN[@]}" --no-progress
+         --resume --set threads=2)
+  prev=lr0.001
+  for round in "r9-broad 8000 0.001" "r10-broad12k 12000 0.001" "r11-decay 14000 0.0001"; do
+    read -r run steps lr <<<"$round"
+    rm -rf "runs/distill/$run"
+    cp -r "runs/distill/$prev" "runs/distill/$run"
+    $SP distill "${BROAD[@]}" --out "runs/distill/$run" --steps "$steps" lr="$lr"
+    val4 "runs/distill/$run/checkpoint.pt" "$run"
+    for d in "${FAMILIES[@]}"; do
+      $SP evaluate --model ours --checkpoint "runs/distill/$run/checkpoint.pt" \
+        --data "data/rand/$d" --split appearance-val --episodes 20 \
+        --out "runs/val4/$run/$d-appearance-val.json"
+    done
+    prev=$run
+  done
+  # Shipped: round 10 (round 11 missed its rule); then the shipped and finetune stages.
+  $SP export runs/distill/r10-broad12k --after-model runs/distill/teacher.pt \
+    --out skeleton_perception/weights/default.pt
+  ;;
 shipped)
   # Every row of the shipped default, after a stage that wrote it (joints, distill); the
   # finetune stage's bag checks start from it too.
@@ -637,6 +672,6 @@ shipped)
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, shipped, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, shipped, report, all)" >&2; exit 2 ;;
 esac
 done
