@@ -2,12 +2,14 @@
 
 :class:`AppearanceConfig` holds the ranges (a typed part of :class:`.episode.EpisodeConfig`,
 ``None`` by default: the plain gradient background of every dataset so far);
-:func:`sample` draws one episode's :class:`Look` from them. Three presets:
-:data:`TRAINING` for the train/val/test splits of a randomised dataset and :data:`HELDOUT`
-for the ``appearance`` split, whose texture kinds, colour schemes and camera, light and
-image-degradation ranges no training split uses (``docs/data.md``), and :data:`VALIDATION`
-for the ``appearance-val`` split, a third look for choosing models; :data:`PRESETS` names
-the first two for the simulated camera (``record-sim --appearance``).
+:func:`sample` draws one episode's :class:`Look` from them. Four presets:
+:data:`TRAINING` for the train/val/test splits of a randomised dataset, :data:`BROAD` a
+second training look (``generate --look broad``; :data:`TRAINING_LOOKS` names both),
+:data:`HELDOUT` for the ``appearance`` split, whose texture kinds, colour schemes and
+camera, light and image-degradation ranges no training split uses (``docs/data.md``), and
+:data:`VALIDATION` for the ``appearance-val`` split, a third look for choosing models;
+:data:`PRESETS` names TRAINING and HELDOUT for the simulated camera (``record-sim
+--appearance``).
 
 The look is drawn from its own generator (:func:`look_rng`), so the physics, poses and
 camera sweep of an episode are the same with and without randomisation. The scene itself
