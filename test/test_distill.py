@@ -18,6 +18,7 @@ from skeleton_perception.training.sim.families import build
 from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint
 from skeleton_perception.cli import main
 from skeleton_perception.detector import DEFAULT_WEIGHTS
+from skeleton_perception.preprocess import Letterbox
 
 RANDOMISED = EpisodeConfig(num_frames=4, appearance=TRAINING)
 
@@ -171,3 +172,15 @@ def test_distill_names_a_bad_teacher(pair, tmp_path, capsys):
     assert f"checkpoint {bad}" in capsys.readouterr().err
     assert main([*args[:4], str(twin), str(twin), *args[5:], "--steps", "1"]) == 2
     assert "one --twin root per --data root" in capsys.readouterr().err
+
+
+def test_twin_frames_of_a_camera_aspect_are_letterboxed_as_the_detector_does(tmp_path):
+    _generate(tmp_path / "look", "--randomise", "--size", "48x64")
+    _generate(tmp_path / "twin", "--randomise", "--size", "48x64", "--plain-twin")
+    frames = TwinFrames(tmp_path / "look", tmp_path / "twin")
+    item = frames[3]
+    assert item["look"].shape == item["plain"].shape == (3, 64, 64)
+    raw = frames.look.frames(0, (3,))[0]  # (48, 64, 3)
+    expected = Letterbox.fit(64, 48, 64).apply(raw)  # 8 replicated rows above and below
+    assert torch.equal(item["look"] * 255, torch.from_numpy(expected).permute(2, 0, 1).float())
+    assert torch.equal(item["look"][:, 0], item["look"][:, 8])

@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, Dataset
@@ -43,6 +44,7 @@ from skeleton_perception.checkpoint import (
     save_checkpoint,
 )
 from skeleton_perception.nn.points import index_to_xy
+from skeleton_perception.preprocess import Letterbox
 
 from .config import TrainConfig, parse_override, save_config, set_value
 from .runinfo import hardware
@@ -78,10 +80,15 @@ class TwinFrames(Dataset):
     """Frames of a randomised dataset, each with the same view rendered in the plain look.
 
     Item ``k`` is frame ``k % T`` of episode ``k // T`` of the split: a dict with ``look``
-    and ``plain``, ``(3, H, W)`` float32 in [0, 1].
+    and ``plain``, ``(3, S, S)`` float32 in [0, 1]. Frames of another size (a camera's
+    aspect, ``generate --size 48x64``) are letterboxed to ``S`` as the detector letterboxes
+    a camera's images (:class:`~skeleton_perception.preprocess.Letterbox`), so π learns
+    the padding it will see.
     """
 
-    def __init__(self, look_root: str | Path, twin_root: str | Path, split: str = "train"):
+    def __init__(
+        self, look_root: str | Path, twin_root: str | Path, split: str = "train", size: int = 64
+    ):
         """Opens both datasets' split and checks that they pair up.
 
         Raises:
@@ -109,6 +116,7 @@ class TwinFrames(Dataset):
                 f"{self.twin_root}/{split} {len(self.twin)}"
             )
         self.num_frames = self.look.meta(0)["num_frames"] if len(self.look) else 0
+        self.size = size
 
     def __len__(self) -> int:
         return len(self.look) * self.num_frames
@@ -118,6 +126,10 @@ class TwinFrames(Dataset):
             raise IndexError(f"frame {k} out of range ({len(self)})")
         i, t = divmod(k, self.num_frames)
         frames = [store.frames(i, (t,))[0] for store in (self.look, self.twin)]  # (H, W, 3)
+        height, width = frames[0].shape[:2]
+        if (height, width) != (self.size, self.size):
+            box = Letterbox.fit(width, height, self.size)
+            frames = [np.ascontiguousarray(box.apply(f)) for f in frames]  # (S, S, 3)
         look, plain = (torch.from_numpy(f).permute(2, 0, 1).float().div_(255.0) for f in frames)
         return {"look": look, "plain": plain}
 
