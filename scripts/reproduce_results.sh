@@ -629,7 +629,7 @@ distill)
     --out skeleton_perception/weights/default.pt
   ;;
 broad)
-  # Issue 16 (session 11, docs/notebook/appearance.md, rounds 9-11): a second training look
+  # Issue 16 (session 11, docs/notebook/appearance.md, rounds 9-12): a second training look
   # (appearance.BROAD, new poses: --seed 1; 300 training episodes per family, about 20 s
   # each) and its plain twins; round 5's run distilled on to 8,000, 12,000 and (lr 1e-4)
   # 14,000 steps on both looks, two threads (about 9 min per 4,000 steps). Run after the
@@ -659,8 +659,42 @@ broad)
     done
     prev=$run
   done
-  # Shipped: round 10 (round 11 missed its rule); then the shipped and finetune stages.
-  $SP export runs/distill/r10-broad12k --after-model runs/distill/teacher.pt \
+  # Round 12: round 10 trained on to 16,000 steps (one thread, about 17 min) with both looks
+  # also rendered at a 4:3 camera's aspect (48x64, new seeds; distill letterboxes them to
+  # 64x64 as the detector does), scored also on a 4:3 appearance-val split.
+  for d in "${FAMILIES[@]}"; do
+    for kind in rand43:twin43:training:2 broad43:broad43-twin:broad:3; do
+      IFS=: read -r look twin name seed <<<"$kind"
+      for out in "$look" "$twin"; do
+        twin_flag=(); [ "$out" = "$twin" ] && twin_flag=(--plain-twin)
+        $SP generate --dataset "$d" --out "data/$out/$d" --episodes 150 --val-episodes 0 \
+          --test-episodes 0 --size 48x64 --randomise --look "$name" --seed "$seed" --workers 2 \
+          --quiet "${twin_flag[@]}"
+      done
+    done
+    $SP generate --dataset "$d" --out "data/aval43/$d" --episodes 0 --val-episodes 0 \
+      --test-episodes 0 --appearance-val-episodes 20 --size 48x64 --workers 2 --quiet
+    RAND+=("data/rand43/$d" "data/broad43/$d"); TWIN+=("data/twin43/$d" "data/broad43-twin/$d")
+  done
+  rm -rf runs/distill/r12-aspect
+  cp -r runs/distill/r10-broad12k runs/distill/r12-aspect
+  $SP distill --teacher runs/distill/teacher.pt --data "${RAND[@]}" --twin "${TWIN[@]}" \
+    --no-progress --resume --out runs/distill/r12-aspect --steps 16000 --set threads=1 lr=0.001
+  val4 runs/distill/r12-aspect/checkpoint.pt r12-aspect
+  for d in "${FAMILIES[@]}"; do
+    $SP evaluate --model ours --checkpoint runs/distill/r12-aspect/checkpoint.pt \
+      --data "data/rand/$d" --split appearance-val --episodes 20 \
+      --out "runs/val4/r12-aspect/$d-appearance-val.json"
+  done
+  for run in r10-broad12k r12-aspect; do
+    for d in "${FAMILIES[@]}"; do
+      $SP evaluate --model ours --checkpoint "runs/distill/$run/checkpoint.pt" \
+        --data "data/aval43/$d" --split appearance-val --episodes 20 \
+        --out "runs/val4/$run/$d-appearance-val-43.json"
+    done
+  done
+  # Shipped: round 12 (round 11 missed its rule); then the shipped and finetune stages.
+  $SP export runs/distill/r12-aspect --after-model runs/distill/teacher.pt \
     --out skeleton_perception/weights/default.pt
   ;;
 shipped)
