@@ -96,6 +96,25 @@ val4() {
     done
   done
 }
+# aval CKPT NAME [ROOT [SUFFIX]]: per-image scores on the appearance-val splits of
+# ROOT/<d> (default data/rand; 20 episodes each), to runs/val4/NAME/<d>-appearance-val*.json.
+aval() {
+  local d root=${3:-data/rand}
+  for d in "${FAMILIES[@]}"; do
+    $SP evaluate --model ours --checkpoint "$1" --data "$root/$d" --split appearance-val \
+      --episodes 20 --out "runs/val4/$2/$d-appearance-val${4:-}.json"
+  done
+}
+# look_and_twin D LOOK TWIN GENERATE-OPTIONS...: training episodes of dataset D with
+# --randomise in data/LOOK/D, and their plain twins in data/TWIN/D.
+look_and_twin() {
+  local d=$1 look=$2 twin=$3
+  shift 3
+  $SP generate --dataset "$d" --out "data/$look/$d" --val-episodes 0 --test-episodes 0 \
+    --randomise --workers 2 --quiet "$@"
+  $SP generate --dataset "$d" --out "data/$twin/$d" --val-episodes 0 --test-episodes 0 \
+    --randomise --workers 2 --quiet --plain-twin "$@"
+}
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 [ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad shipped finetune report)
@@ -615,13 +634,9 @@ distill)
       --test-episodes 60 --appearance-episodes 60 --appearance-val-episodes 20 --randomise \
       --workers 2 --quiet
   done
-  for run in teacher lr0.001 lr0.001-10k; do
-    ckpt="runs/distill/$run/checkpoint.pt"
-    [ "$run" = teacher ] && ckpt="$TEACHER"
-    for d in "${FAMILIES[@]}"; do
-      $SP evaluate --model ours --checkpoint "$ckpt" --data "data/rand/$d" \
-        --split appearance-val --episodes 20 --out "runs/val4/$run/$d-appearance-val.json"
-    done
+  aval "$TEACHER" teacher
+  for run in lr0.001 lr0.001-10k; do
+    aval "runs/distill/$run/checkpoint.pt" "$run"
   done
   # Round 8 (the published points only) lost on both; its code never reached main (the
   # notebook names the commit). Shipped: round 5's lr 1e-3 run; then the shipped stage.
@@ -636,11 +651,7 @@ broad)
   # distill stage (round 5's run and the teacher).
   RAND=(); TWIN=()
   for d in "${FAMILIES[@]}"; do
-    for kind in broad broad-twin; do
-      twin=(); [ "$kind" = broad-twin ] && twin=(--plain-twin)
-      $SP generate --dataset "$d" --out "data/$kind/$d" --episodes 300 --val-episodes 0 \
-        --test-episodes 0 --randomise --look broad --seed 1 --workers 2 --quiet "${twin[@]}"
-    done
+    look_and_twin "$d" broad broad-twin --episodes 300 --look broad --seed 1
     RAND+=("data/rand/$d" "data/broad/$d"); TWIN+=("data/twin/$d" "data/broad-twin/$d")
   done
   BROAD=(--teacher runs/distill/teacher.pt --data "${RAND[@]}" --twin "${TWIN[@]}" --no-progress
@@ -652,26 +663,15 @@ broad)
     cp -r "runs/distill/$prev" "runs/distill/$run"
     $SP distill "${BROAD[@]}" --out "runs/distill/$run" --steps "$steps" lr="$lr"
     val4 "runs/distill/$run/checkpoint.pt" "$run"
-    for d in "${FAMILIES[@]}"; do
-      $SP evaluate --model ours --checkpoint "runs/distill/$run/checkpoint.pt" \
-        --data "data/rand/$d" --split appearance-val --episodes 20 \
-        --out "runs/val4/$run/$d-appearance-val.json"
-    done
+    aval "runs/distill/$run/checkpoint.pt" "$run"
     prev=$run
   done
   # Round 12: round 10 trained on to 16,000 steps (one thread, about 17 min) with both looks
   # also rendered at a 4:3 camera's aspect (48x64, new seeds; distill letterboxes them to
   # 64x64 as the detector does), scored also on a 4:3 appearance-val split.
   for d in "${FAMILIES[@]}"; do
-    for kind in rand43:twin43:training:2 broad43:broad43-twin:broad:3; do
-      IFS=: read -r look twin name seed <<<"$kind"
-      for out in "$look" "$twin"; do
-        twin_flag=(); [ "$out" = "$twin" ] && twin_flag=(--plain-twin)
-        $SP generate --dataset "$d" --out "data/$out/$d" --episodes 150 --val-episodes 0 \
-          --test-episodes 0 --size 48x64 --randomise --look "$name" --seed "$seed" --workers 2 \
-          --quiet "${twin_flag[@]}"
-      done
-    done
+    look_and_twin "$d" rand43 twin43 --episodes 150 --size 48x64 --look training --seed 2
+    look_and_twin "$d" broad43 broad43-twin --episodes 150 --size 48x64 --look broad --seed 3
     $SP generate --dataset "$d" --out "data/aval43/$d" --episodes 0 --val-episodes 0 \
       --test-episodes 0 --appearance-val-episodes 20 --size 48x64 --workers 2 --quiet
     RAND+=("data/rand43/$d" "data/broad43/$d"); TWIN+=("data/twin43/$d" "data/broad43-twin/$d")
@@ -681,17 +681,9 @@ broad)
   $SP distill --teacher runs/distill/teacher.pt --data "${RAND[@]}" --twin "${TWIN[@]}" \
     --no-progress --resume --out runs/distill/r12-aspect --steps 16000 --set threads=1 lr=0.001
   val4 runs/distill/r12-aspect/checkpoint.pt r12-aspect
-  for d in "${FAMILIES[@]}"; do
-    $SP evaluate --model ours --checkpoint runs/distill/r12-aspect/checkpoint.pt \
-      --data "data/rand/$d" --split appearance-val --episodes 20 \
-      --out "runs/val4/r12-aspect/$d-appearance-val.json"
-  done
+  aval runs/distill/r12-aspect/checkpoint.pt r12-aspect
   for run in r10-broad12k r12-aspect; do
-    for d in "${FAMILIES[@]}"; do
-      $SP evaluate --model ours --checkpoint "runs/distill/$run/checkpoint.pt" \
-        --data "data/aval43/$d" --split appearance-val --episodes 20 \
-        --out "runs/val4/$run/$d-appearance-val-43.json"
-    done
+    aval "runs/distill/$run/checkpoint.pt" "$run" data/aval43 -43
   done
   # Shipped: round 12 (round 11 missed its rule); then the shipped and finetune stages.
   $SP export runs/distill/r12-aspect --after-model runs/distill/teacher.pt \
