@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from skeleton_perception.training.distill import TwinFrames, distillation_loss
+from skeleton_perception.training.distill import TwinFrames, distillation_loss, matched_order
 from skeleton_perception.training.sim.appearance import BROAD, HELDOUT, TRAINING
 from skeleton_perception.training.sim.datasets import episode_seed, get_dataset
 from skeleton_perception.training.sim.episode import EpisodeConfig, open_episode
@@ -123,6 +123,23 @@ def test_distillation_loss_pulls_the_student_to_the_teachers_mode():
     assert float(distillation_loss(student.detach(), teacher)) < 0.1 * first
     modes = student.detach().flatten(2).argmax(-1)
     assert torch.equal(modes, teacher.flatten(2).argmax(-1))
+
+
+def test_matched_order_undoes_a_permutation_within_each_group_only():
+    torch.manual_seed(1)
+    teacher = torch.randn(3, 6, 8, 8) * 4  # (B, P, H, W)
+    groups = [[0, 2, 4], [1, 5]]  # point 3 is in no group
+    perm = torch.tensor([[4, 5, 0, 3, 2, 1], [2, 1, 4, 3, 0, 5], [0, 1, 2, 3, 4, 5]])
+    student = torch.stack([teacher[b, perm[b]] for b in range(3)])  # map i of b = teacher's perm[b, i]
+    order = matched_order(student, teacher, groups)
+    matched = student.gather(1, order[:, :, None, None].expand_as(student))
+    assert torch.equal(matched, teacher)
+    assert float(distillation_loss(matched, teacher)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(student, teacher)) > 1.0
+    assert order[:, 3].tolist() == [3, 3, 3]
+    # A swap across groups is not undone: the ids stay in their group.
+    across = teacher[:, [1, 0, 2, 3, 4, 5]]
+    assert not torch.equal(across.gather(1, matched_order(across, teacher, groups)[:, :, None, None].expand_as(across)), teacher)
 
 
 def _rows(run):

@@ -31,9 +31,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
 from torch.utils.data import ConcatDataset, Dataset
 from tqdm import tqdm
 
@@ -43,6 +46,7 @@ from skeleton_perception.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from skeleton_perception.nn.model import SkeletonModel
 from skeleton_perception.nn.points import index_to_xy
 from skeleton_perception.preprocess import Letterbox
 
@@ -69,11 +73,21 @@ class DistillConfig:
         teacher: The starting model's checkpoint (the teacher is a frozen copy of it).
         plain_weight: Weight of the plain twin's own term (keeps the plain-look output).
         tau: Softmax temperature of both location maps (the model's evaluation one: 1).
+        student_width: π's first width for a student of another size, trained from a
+            fresh initialisation; 0 keeps the teacher's π and starts from its weights.
+        batchnorm: ``frozen`` keeps the teacher's BatchNorm statistics in π (training runs
+            π exactly as inference); ``train`` normalises by each batch and updates the
+            running statistics on the looks' and twins' frames.
+        match: on the look, match π's maps to the teacher's within the published joints
+            and within the other points (:func:`matched_order`) instead of id by id.
     """
 
     teacher: str
     plain_weight: float = 1.0
     tau: float = 1.0
+    student_width: int = 0
+    batchnorm: str = "frozen"
+    match: bool = False
 
 
 class TwinFrames(Dataset):
@@ -157,6 +171,37 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float =
     return (t.exp() * (t - s)).sum(-1).mean()
 
 
+def matched_order(
+    student: torch.Tensor, teacher: torch.Tensor, groups: Sequence[Sequence[int]], tau: float = 1.0
+) -> torch.Tensor:
+    """Per frame, which student map takes each teacher map: (B, P) indices.
+
+    Within each group of point ids (the published joints, the other points) the teacher's
+    maps are assigned one-to-one to the student's by the Hungarian algorithm on the cross
+    entropy -Σ t_i log s_j; ids outside every group keep their own map. A randomised look
+    may not tell which end of a limb the plain look's colours marked, so the loss asks π
+    for the teacher's set of points, not for its numbering.
+
+    Args:
+        student: (B, P, H, W) π logits.
+        teacher: (B, P, H, W) teacher logits.
+        groups: disjoint lists of point ids.
+        tau: softmax temperature of both maps.
+    """
+    s = F.log_softmax(student.detach().flatten(2) / tau, dim=-1)  # (B, P, H*W)
+    t = F.softmax(teacher.flatten(2) / tau, dim=-1)
+    cost = -(t @ s.transpose(1, 2)).cpu().numpy()  # (B, P teacher, P student)
+    order = np.tile(np.arange(student.shape[1]), (student.shape[0], 1))  # (B, P)
+    for b in range(student.shape[0]):
+        for group in groups:
+            g = np.asarray(group, dtype=np.int64)
+            if g.size == 0:
+                continue
+            rows, cols = linear_sum_assignment(cost[b][np.ix_(g, g)])
+            order[b, g[rows]] = g[cols]
+    return torch.from_numpy(order).to(student.device)
+
+
 def _mode_xy(logits: torch.Tensor) -> torch.Tensor:
     """(B, P, H, W) -> (B, P, 2) xy of each map's mode."""
     return index_to_xy(logits.flatten(2).argmax(-1), logits.shape[-1])
@@ -189,12 +234,25 @@ def distill(
     start = load_checkpoint(path)
     teacher = build_model_from_checkpoint(start, path).to(device).eval()
     teacher.requires_grad_(False)
-    student = build_model_from_checkpoint(start, path).to(device)
+    if dcfg.batchnorm not in ("frozen", "train"):
+        raise ValueError(f"distill batchnorm: {dcfg.batchnorm!r} is not frozen or train")
+    if dcfg.student_width:
+        cfg.model.unet_width = dcfg.student_width
+        torch.manual_seed(cfg.seed)
+        student = SkeletonModel(cfg.model)
+        own = {k: v for k, v in teacher.state_dict().items() if not k.startswith("pi.")}
+        student.load_state_dict(own, strict=False)
+        student = student.to(device)
+    else:
+        student = build_model_from_checkpoint(start, path).to(device)
     student.requires_grad_(False)
     student.pi.requires_grad_(True)
-    # BatchNorm keeps the teacher's statistics: training then runs π exactly as inference.
     student.eval()
+    if dcfg.batchnorm == "train":
+        student.pi.train()
     optimizer = torch.optim.Adam(student.pi.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    joints = list(cfg.model.joint_ids or [])
+    groups = [joints, [i for i in range(cfg.model.num_points) if i not in joints]]
     ckpt_path = out_dir / "checkpoint.pt"
     step = 0
     if resume and ckpt_path.exists():
@@ -224,12 +282,18 @@ def distill(
             with torch.no_grad():
                 target = teacher.pi(plain - 0.5)  # (B, P, H, W)
             logits = student.pi(torch.cat([look, plain]) - 0.5)  # (2B, P, H, W)
-            on_look = distillation_loss(logits[:n], target, dcfg.tau)
+            on_look_logits = logits[:n]
+            if dcfg.match:
+                order = matched_order(on_look_logits, target, groups, dcfg.tau)  # (B, P)
+                on_look_logits = on_look_logits.gather(
+                    1, order[:, :, None, None].expand_as(on_look_logits)
+                )
+            on_look = distillation_loss(on_look_logits, target, dcfg.tau)
             on_plain = distillation_loss(logits[n:], target, dcfg.tau)
             total = on_look + dcfg.plain_weight * on_plain
             optimize(cfg, student, optimizer, total)
             step += 1
-            moved = (_mode_xy(logits[:n].detach()) - _mode_xy(target)).norm(dim=-1).mean()
+            moved = (_mode_xy(on_look_logits.detach()) - _mode_xy(target)).norm(dim=-1).mean()
             for k, v in dict(total=total, look=on_look, plain=on_plain, moved_px=moved).items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             count += 1
@@ -270,6 +334,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=4000, help="total steps")
     parser.add_argument("--plain-weight", type=float, default=1.0, help="weight of the plain term")
     parser.add_argument(
+        "--student-width", type=int, default=0,
+        help="a fresh π of this first width (0: the teacher's π, from its weights)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--batchnorm", choices=("frozen", "train"), default="frozen",
+        help="π's BatchNorm: the teacher's statistics, or batch statistics while training",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
         help="training settings, e.g. lr=3e-4 batch_size=16 threads=1 ckpt_every=100",
     )  # fmt: skip
@@ -282,7 +354,10 @@ def run(args: argparse.Namespace) -> int:
     if len(args.data) != len(args.twin):
         print("distill: give one --twin root per --data root", file=sys.stderr)
         return 2
-    dcfg = DistillConfig(str(args.teacher), plain_weight=args.plain_weight)
+    dcfg = DistillConfig(
+        str(args.teacher), plain_weight=args.plain_weight,
+        student_width=args.student_width, batchnorm=args.batchnorm,
+    )  # fmt: skip
     try:
         ckpt = load_checkpoint(resolve_init(dcfg.teacher))
         cfg = TrainConfig.from_dict(ckpt["config"])
