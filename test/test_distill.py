@@ -130,7 +130,7 @@ def test_matched_order_undoes_a_permutation_within_each_group_only():
     teacher = torch.randn(3, 6, 8, 8) * 4  # (B, P, H, W)
     groups = [[0, 2, 4], [1, 5]]  # point 3 is in no group
     perm = torch.tensor([[4, 5, 0, 3, 2, 1], [2, 1, 4, 3, 0, 5], [0, 1, 2, 3, 4, 5]])
-    student = torch.stack([teacher[b, perm[b]] for b in range(3)])  # map i of b = teacher's perm[b, i]
+    student = torch.stack([teacher[b, perm[b]] for b in range(3)])  # map i: teacher's perm[b, i]
     order = matched_order(student, teacher, groups)
     matched = student.gather(1, order[:, :, None, None].expand_as(student))
     assert torch.equal(matched, teacher)
@@ -139,7 +139,8 @@ def test_matched_order_undoes_a_permutation_within_each_group_only():
     assert order[:, 3].tolist() == [3, 3, 3]
     # A swap across groups is not undone: the ids stay in their group.
     across = teacher[:, [1, 0, 2, 3, 4, 5]]
-    assert not torch.equal(across.gather(1, matched_order(across, teacher, groups)[:, :, None, None].expand_as(across)), teacher)
+    order = matched_order(across, teacher, groups)
+    assert not torch.equal(across.gather(1, order[:, :, None, None].expand_as(across)), teacher)
 
 
 def _rows(run):
@@ -178,6 +179,32 @@ def test_distill_trains_pi_only_and_resumes(pair, tmp_path, capsys):
     # ... and one resumed at another learning rate trains on at that rate
     assert main([*args, "--steps", "40", "--resume", *settings[:-1], "lr=1e-4"]) == 0
     assert load_checkpoint(run / "checkpoint.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-4
+
+
+def test_distill_a_wider_student_on_matched_sets(pair, tmp_path):
+    """A fresh π of another width, batch statistics, the matched loss: a model that loads."""
+    from skeleton_perception import SkeletonDetector
+
+    look, twin = pair
+    run = tmp_path / "wide"
+    args = ["distill", "--data", str(look), "--twin", str(twin), "--out", str(run), "--no-progress",
+            "--student-width", "24", "--batchnorm", "train", "--match", "--steps", "12",
+            "--set", "threads=1", "log_every=4", "ckpt_every=4", "lr=1e-3"]  # fmt: skip
+    assert main(args) == 0
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["config"]["model"]["unet_width"] == 24
+    distilled = ckpt["metadata"]["distill"]
+    assert distilled["match"] and distilled["student_width"] == 24
+    assert ckpt["model"]["pi.inc.0.weight"].shape[0] == 24
+    teacher = load_checkpoint(DEFAULT_WEIGHTS)
+    for name, value in ckpt["model"].items():
+        if name.startswith(("psi.", "background.")):
+            assert torch.equal(value.float(), teacher["model"][name].float()), name
+    rows = _rows(run)
+    assert float(rows[-1]["look"]) < float(rows[0]["look"])
+    detector = SkeletonDetector.from_checkpoint(run / "checkpoint.pt", device="cpu")
+    skeleton = detector(np.zeros((48, 64, 3), np.uint8))
+    assert len(skeleton.joints) == len(teacher["config"]["model"]["joint_ids"])
 
 
 def test_distill_names_a_bad_teacher(pair, tmp_path, capsys):

@@ -28,10 +28,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -338,6 +337,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a fresh π of this first width (0: the teacher's π, from its weights)",
     )  # fmt: skip
     parser.add_argument(
+        "--match", action="store_true",
+        help="on the look, match π's maps to the teacher's as sets (joints, other points)",
+    )  # fmt: skip
+    parser.add_argument(
         "--batchnorm", choices=("frozen", "train"), default="frozen",
         help="π's BatchNorm: the teacher's statistics, or batch statistics while training",
     )  # fmt: skip
@@ -356,7 +359,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     dcfg = DistillConfig(
         str(args.teacher), plain_weight=args.plain_weight,
-        student_width=args.student_width, batchnorm=args.batchnorm,
+        student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
     )  # fmt: skip
     try:
         ckpt = load_checkpoint(resolve_init(dcfg.teacher))
