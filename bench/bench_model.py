@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_model.py [--threads 2] [--steps 10]
     .venv/bin/python bench/bench_model.py --threads 1 --inference-only   # inference rows only
+    .venv/bin/python bench/bench_model.py --threads 1 --inference-only --against OTHER.pt
 
 The naive column is a straightforward eager implementation of the same step and the
 same architecture, run in the same process: NCHW tensors, Gumbel noise from
@@ -189,6 +190,15 @@ def bench_inference(args) -> None:
         f"detector  : SkeletonDetector on 640x480, optimised {det_ms['optimised']:6.2f} ms | "
         f"optimize=False {det_ms['plain']:6.2f} ms | x{det_ms['plain'] / det_ms['optimised']:.2f}"
     )
+    if args.against:
+        other = SkeletonDetector.from_checkpoint(args.against, device="cpu")
+        pair = {"model": dets["optimised"], "against": other}
+        pair_ms = interleaved({k: (lambda d=d: d(image)) for k, d in pair.items()}, args.images)
+        print(
+            f"against   : SkeletonDetector on 640x480, this model {pair_ms['model'] * 1000:6.2f} ms"
+            f" | {args.against} {pair_ms['against'] * 1000:6.2f} ms"
+            f" | x{pair_ms['against'] / pair_ms['model']:.2f}"
+        )
 
 
 def main() -> None:
@@ -199,6 +209,10 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=32)
     parser.add_argument("--inference-only", action="store_true", help="skip the training row")
     parser.add_argument("--random", action="store_true", help="random weights for inference")
+    parser.add_argument(
+        "--against", default=None, metavar="CHECKPOINT",
+        help="also time the detector of another checkpoint, interleaved (ratio to this model)",
+    )  # fmt: skip
     parser.add_argument(
         "--structure", default=None, help="psi or search (default: the checkpoint's choice)"
     )

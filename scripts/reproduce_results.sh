@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|shipped|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|shipped|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -117,7 +117,7 @@ look_and_twin() {
 }
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad shipped finetune report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match shipped finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -685,8 +685,54 @@ broad)
   for run in r10-broad12k r12-aspect; do
     aval "runs/distill/$run/checkpoint.pt" "$run" data/aval43 -43
   done
-  # Shipped: round 12 (round 11 missed its rule); then the shipped and finetune stages.
+  # Round 12 (round 11 missed its rule) was shipped in session 11; the match stage trains on
+  # from it.
   $SP export runs/distill/r12-aspect --after-model runs/distill/teacher.pt \
+    --out skeleton_perception/weights/default.pt
+  ;;
+match)
+  # Issue 16 (session 12, docs/notebook/appearance.md, probes A-E and round 13), one thread
+  # per run, two runs side by side. A look may not tell which end of a limb the plain
+  # look's colours marked, so the look's loss can match π's maps to the teacher's as sets
+  # (--match). Run after the broad stage (round 12's run and its data).
+  RAND=(); TWIN=()
+  for d in "${FAMILIES[@]}"; do
+    for pair in "rand twin" "broad broad-twin" "rand43 twin43" "broad43 broad43-twin"; do
+      read -r look twin <<<"$pair"
+      RAND+=("data/$look/$d"); TWIN+=("data/$twin/$d")
+    done
+  done
+  S12=(--teacher runs/distill/teacher.pt --data "${RAND[@]}" --twin "${TWIN[@]}" --no-progress
+       --resume --set threads=1 lr=0.001 ckpt_every=250)
+  # Probes A (round 12 + 1,500 steps with batch statistics), B (a fresh π of width 32) and
+  # C (round 12 + 1,500 steps matched), about 7, 15 and 7 min.
+  for run in s12-bn r13-match; do
+    rm -rf "runs/distill/$run"
+    cp -r runs/distill/r12-aspect "runs/distill/$run"
+  done
+  $SP distill "${S12[@]}" --out runs/distill/s12-bn --steps 17500 --batchnorm train &
+  $SP distill "${S12[@]}" --out runs/distill/s12-w32 --steps 1500 --student-width 32 \
+    --batchnorm train
+  wait
+  $SP distill "${S12[@]}" --out runs/distill/r13-match --steps 17500 --match
+  aval runs/distill/r13-match/checkpoint.pt r13-probe
+  # Round 13 (C on to 24,000 steps, about 27 min), then E (a fresh π of width 24, matched,
+  # 5,250 steps, about 40 min), beside D (width 32, 7,000 steps, about 75 min).
+  (
+    $SP distill "${S12[@]}" --out runs/distill/r13-match --steps 24000 --match
+    $SP distill "${S12[@]}" --out runs/distill/s12-w24m --steps 5250 --student-width 24 \
+      --batchnorm train --match
+  ) &
+  $SP distill "${S12[@]}" --out runs/distill/s12-w32m --steps 7000 --student-width 32 \
+    --batchnorm train --match
+  wait
+  for run in r13-match s12-w32m s12-w24m; do
+    val4 "runs/distill/$run/checkpoint.pt" "$run"
+    aval "runs/distill/$run/checkpoint.pt" "$run"
+    aval "runs/distill/$run/checkpoint.pt" "$run" data/aval43 -43
+  done
+  # Shipped: E (round 13 and D missed their rules); then the shipped and finetune stages.
+  $SP export runs/distill/s12-w24m --after-model runs/distill/teacher.pt \
     --out skeleton_perception/weights/default.pt
   ;;
 shipped)
@@ -700,6 +746,6 @@ shipped)
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, shipped, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, shipped, report, all)" >&2; exit 2 ;;
 esac
 done
