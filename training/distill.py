@@ -14,10 +14,13 @@ of the starting model) locates its points on the plain twin, and the student π 
 give the same location maps on the randomised frame. The student also sees the plain twin
 itself with the same target, so its plain-look output stays the teacher's
 (``plain_weight``). Only π is trained; ψ, B and the published joints
-are the teacher's.
+are the teacher's. ``--match`` scores the randomised frame's maps against the teacher's as
+point sets (:func:`matched_order`), ``--student-width`` trains a fresh π of another width.
 
 Per step: ``batch_size`` frames drawn by ``(seed, step)`` from the (randomised, twin)
-pairs, the loss (:func:`distillation_loss`), Adam with the training loop's clipping. Every
+pairs, the loss (:func:`distillation_loss`), Adam with the training loop's clipping. The
+log's ``moved_px`` is the mean distance from each of π's modes on the randomised frame to
+the teacher's mode it is scored against (after the matching, with ``--match``). Every
 ``log_every`` steps a CSV row, every ``ckpt_every`` an atomic checkpoint of the whole model
 in the training format (``export`` and ``evaluate`` take it); ``--resume`` continues a
 killed run. Outputs in ``--out``: ``config.yaml``, ``log.csv``, ``checkpoint.pt``.
