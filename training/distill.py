@@ -243,7 +243,10 @@ def distill(
         torch.manual_seed(cfg.seed)
         student = SkeletonModel(cfg.model)
         own = {k: v for k, v in teacher.state_dict().items() if not k.startswith("pi.")}
-        student.load_state_dict(own, strict=False)
+        missing, unexpected = student.load_state_dict(own, strict=False)
+        if unexpected or not all(k.startswith("pi.") for k in missing):
+            raise CheckpointError(f"checkpoint {path}: ψ and B do not fit a student of width "
+                                  f"{dcfg.student_width} ({unexpected or missing})")  # fmt: skip
         student = student.to(device)
     else:
         student = build_model_from_checkpoint(start, path).to(device)
