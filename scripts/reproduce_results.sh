@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|shipped|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|shipped|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -105,6 +105,16 @@ aval() {
       --episodes 20 --out "runs/val4/$2/$d-appearance-val${4:-}.json"
   done
 }
+# distill's teacher and data in sessions 12 and 13 (issue 16): round 12's 16 datasets, each
+# look with its plain twin, one thread per run.
+S12_DATA=(--teacher runs/distill/teacher.pt --no-progress --resume --data)
+for d in "${FAMILIES[@]}"; do
+  for look in rand broad rand43 broad43; do S12_DATA+=("data/$look/$d"); done
+done
+S12_DATA+=(--twin)
+for d in "${FAMILIES[@]}"; do
+  for twin in twin broad-twin twin43 broad43-twin; do S12_DATA+=("data/$twin/$d"); done
+done
 # look_and_twin D LOOK TWIN GENERATE-OPTIONS...: training episodes of dataset D with
 # --randomise in data/LOOK/D, and their plain twins in data/TWIN/D.
 look_and_twin() {
@@ -117,7 +127,7 @@ look_and_twin() {
 }
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match shipped finetune report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer shipped finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -695,15 +705,7 @@ match)
   # per run, two runs side by side. A look may not tell which end of a limb the plain
   # look's colours marked, so the look's loss can match π's maps to the teacher's as sets
   # (--match). Run after the broad stage (round 12's run and its data).
-  RAND=(); TWIN=()
-  for d in "${FAMILIES[@]}"; do
-    for pair in "rand twin" "broad broad-twin" "rand43 twin43" "broad43 broad43-twin"; do
-      read -r look twin <<<"$pair"
-      RAND+=("data/$look/$d"); TWIN+=("data/$twin/$d")
-    done
-  done
-  S12=(--teacher runs/distill/teacher.pt --data "${RAND[@]}" --twin "${TWIN[@]}" --no-progress
-       --resume --set threads=1 lr=0.001 ckpt_every=250)
+  S12=("${S12_DATA[@]}" --set threads=1 lr=0.001 ckpt_every=250)
   # Probes A (round 12 + 1,500 steps with batch statistics), B (a fresh π of width 32) and
   # C (round 12 + 1,500 steps matched), about 7, 15 and 7 min.
   for run in s12-bn r13-match; do
@@ -735,6 +737,27 @@ match)
   $SP export runs/distill/s12-w24m --after-model runs/distill/teacher.pt \
     --out skeleton_perception/weights/default.pt
   ;;
+longer)
+  # Issue 16 (session 13, docs/notebook/appearance.md): E (the match stage's s12-w24m) for
+  # longer. F goes on at lr 1e-3; G branches from F's step 8,000 at lr 3e-4. Each about
+  # 2.3 steps/s on one thread, side by side.
+  E=(--student-width 24 --batchnorm train --match)
+  rm -rf runs/distill/s13-F runs/distill/s13-G
+  cp -r runs/distill/s12-w24m runs/distill/s13-F
+  $SP distill "${S12_DATA[@]}" "${E[@]}" --out runs/distill/s13-F --steps 8000 \
+    --set threads=1 lr=0.001 ckpt_every=250
+  cp -r runs/distill/s13-F runs/distill/s13-G
+  $SP distill "${S12_DATA[@]}" "${E[@]}" --out runs/distill/s13-F --steps 18750 \
+    --set threads=1 lr=0.001 ckpt_every=250 &
+  $SP distill "${S12_DATA[@]}" "${E[@]}" --out runs/distill/s13-G --steps 18750 \
+    --set threads=1 lr=0.0003 ckpt_every=250
+  wait
+  for run in s13-F s13-G; do
+    val4 "runs/distill/$run/checkpoint.pt" "$run"
+    aval "runs/distill/$run/checkpoint.pt" "$run"
+    aval "runs/distill/$run/checkpoint.pt" "$run" data/aval43 -43
+  done
+  ;;
 shipped)
   # Every row of the shipped default, after a stage that wrote it (joints, distill); the
   # finetune stage's bag checks start from it too.
@@ -746,6 +769,6 @@ shipped)
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, shipped, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, shipped, report, all)" >&2; exit 2 ;;
 esac
 done
