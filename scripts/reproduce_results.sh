@@ -715,7 +715,7 @@ match)
   $SP distill "${S12[@]}" --out runs/distill/s12-bn --steps 17500 --batchnorm train &
   $SP distill "${S12[@]}" --out runs/distill/s12-w32 --steps 1500 --student-width 32 \
     --batchnorm train
-  wait
+  wait "$!"  # the background run's status (set -e stops on its failure)
   $SP distill "${S12[@]}" --out runs/distill/r13-match --steps 17500 --match
   aval runs/distill/r13-match/checkpoint.pt r13-probe
   # Round 13 (C on to 24,000 steps, about 27 min), then E (a fresh π of width 24, matched,
@@ -727,7 +727,7 @@ match)
   ) &
   $SP distill "${S12[@]}" --out runs/distill/s12-w32m --steps 7000 --student-width 32 \
     --batchnorm train --match
-  wait
+  wait "$!"  # the background run's status (set -e stops on its failure)
   for run in r13-match s12-w32m s12-w24m; do
     val4 "runs/distill/$run/checkpoint.pt" "$run"
     aval "runs/distill/$run/checkpoint.pt" "$run"
@@ -751,7 +751,7 @@ longer)
     --set threads=1 lr=0.001 ckpt_every=250 &
   $SP distill "${S12_DATA[@]}" "${E[@]}" --out runs/distill/s13-G --steps 18750 \
     --set threads=1 lr=0.0003 ckpt_every=250
-  wait
+  wait "$!"  # the background run's status (set -e stops on its failure)
   for run in s13-F s13-G; do
     val4 "runs/distill/$run/checkpoint.pt" "$run"
     aval "runs/distill/$run/checkpoint.pt" "$run"
