@@ -63,9 +63,7 @@ def photometric_jitter(
     brightness, sigma = uniform(cfg.brightness), uniform(cfg.noise)
     noise = torch.randn(images.shape, generator=g)
     params = (order, gray, gamma, contrast, brightness, sigma, noise)
-    order, gray, gamma, contrast, brightness, sigma, noise = (
-        p.to(images.device) for p in params
-    )
+    order, gray, gamma, contrast, brightness, sigma, noise = (p.to(images.device) for p in params)
     x = images.gather(1, order[:, :, None, None].expand_as(images))
     x = torch.where(gray, x.mean(1, keepdim=True).expand_as(x), x)
     x = x.clamp_min(1e-6) ** gamma
