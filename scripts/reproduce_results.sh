@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|shipped|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|shipped|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -127,7 +127,7 @@ look_and_twin() {
 }
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer shipped finetune report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further shipped finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -733,7 +733,8 @@ match)
     aval "runs/distill/$run/checkpoint.pt" "$run"
     aval "runs/distill/$run/checkpoint.pt" "$run" data/aval43 -43
   done
-  # Shipped: E (round 13 and D missed their rules); then the shipped and finetune stages.
+  # Shipped from session 12 to 13: E (round 13 and D missed their rules); the further
+  # stage ships its successor.
   $SP export runs/distill/s12-w24m --after-model runs/distill/teacher.pt \
     --out skeleton_perception/weights/default.pt
   ;;
@@ -758,6 +759,23 @@ longer)
     aval "runs/distill/$run/checkpoint.pt" "$run" data/aval43 -43
   done
   ;;
+further)
+  # Issue 16 (session 14, docs/notebook/appearance.md): F (the longer stage's s13-F) on to
+  # step 33,000 at lr 1e-3, one thread (about 1.7 h). Beside it, run H branched from F's
+  # step 21,500 with photometric changes of the look (distill --photometric, commit
+  # 76a71cb); it did not beat F by its rule, and its code was removed.
+  rm -rf runs/distill/s14-F
+  cp -r runs/distill/s13-F runs/distill/s14-F
+  $SP distill "${S12_DATA[@]}" --student-width 24 --batchnorm train --match \
+    --out runs/distill/s14-F --steps 33000 --set threads=1 lr=0.001 ckpt_every=250
+  val4 runs/distill/s14-F/checkpoint.pt s14-F
+  aval runs/distill/s14-F/checkpoint.pt s14-F
+  aval runs/distill/s14-F/checkpoint.pt s14-F data/aval43 -43
+  # Shipped: F at 33,000 steps (it meets session 13's bar); then the shipped and finetune
+  # stages.
+  $SP export runs/distill/s14-F --after-model runs/distill/teacher.pt \
+    --out skeleton_perception/weights/default.pt
+  ;;
 shipped)
   # Every row of the shipped default, after a stage that wrote it (joints, distill); the
   # finetune stage's bag checks start from it too.
@@ -769,6 +787,6 @@ shipped)
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, shipped, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, shipped, report, all)" >&2; exit 2 ;;
 esac
 done

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from skeleton_perception.training.distill import TwinFrames, distillation_loss, matched_order
-from skeleton_perception.training.photometric import PhotometricConfig, photometric_jitter
 from skeleton_perception.training.sim.appearance import BROAD, HELDOUT, TRAINING
 from skeleton_perception.training.sim.datasets import episode_seed, get_dataset
 from skeleton_perception.training.sim.episode import EpisodeConfig, open_episode
@@ -144,26 +143,6 @@ def test_matched_order_undoes_a_permutation_within_each_group_only():
     assert not torch.equal(across.gather(1, order[:, :, None, None].expand_as(across)), teacher)
 
 
-def test_photometric_jitter_is_seeded_and_keeps_images_in_range():
-    images = torch.rand(6, 3, 16, 16)
-    before = images.clone()
-    a, b = photometric_jitter(images, 3, 10), photometric_jitter(images, 3, 10)
-    assert torch.equal(a, b) and torch.equal(images, before)  # by (seed, step); input kept
-    assert not torch.equal(a, photometric_jitter(images, 3, 11))
-    assert not torch.equal(a, photometric_jitter(images, 4, 10))
-    assert a.shape == images.shape and a.min() >= 0 and a.max() <= 1
-    # with every range at the identity, only the channels' order changes
-    identity = PhotometricConfig(gray=0.0, log_gamma=(0.0, 0.0), contrast=(1.0, 1.0),
-                                 brightness=(1.0, 1.0), noise=(0.0, 0.0))  # fmt: skip
-    shuffled = photometric_jitter(images, 3, 10, identity)
-    assert torch.allclose(shuffled.sort(1).values, images.sort(1).values, atol=1e-5)
-    assert not torch.allclose(shuffled, images)  # six images: some order is not the identity
-    grey = photometric_jitter(images, 3, 10, replace(identity, gray=1.0))
-    assert torch.allclose(grey, images.mean(1, keepdim=True).expand_as(images), atol=1e-5)
-    dark = photometric_jitter(images, 3, 10, replace(identity, brightness=(0.5, 0.5)))
-    assert torch.allclose(dark.mean(), images.mean() * 0.5, atol=1e-4)
-
-
 def _rows(run):
     with open(run / "log.csv", newline="") as f:
         return list(csv.DictReader(f))
@@ -203,20 +182,19 @@ def test_distill_trains_pi_only_and_resumes(pair, tmp_path, capsys):
 
 
 def test_distill_a_wider_student_on_matched_sets(pair, tmp_path):
-    """A fresh π of another width, batch statistics, the matched loss, photometric changes."""
+    """A fresh π of another width, batch statistics, the matched loss: a model that loads."""
     from skeleton_perception import SkeletonDetector
 
     look, twin = pair
     run = tmp_path / "wide"
     args = ["distill", "--data", str(look), "--twin", str(twin), "--out", str(run), "--no-progress",
-            "--student-width", "24", "--batchnorm", "train", "--match", "--photometric",
-            "--steps", "12",
+            "--student-width", "24", "--batchnorm", "train", "--match", "--steps", "12",
             "--set", "threads=1", "log_every=4", "ckpt_every=4", "lr=1e-3"]  # fmt: skip
     assert main(args) == 0
     ckpt = load_checkpoint(run / "checkpoint.pt")
     assert ckpt["config"]["model"]["unet_width"] == 24
     distilled = ckpt["metadata"]["distill"]
-    assert distilled["match"] and distilled["photometric"] and distilled["student_width"] == 24
+    assert distilled["match"] and distilled["student_width"] == 24
     assert ckpt["model"]["pi.inc.0.weight"].shape[0] == 24
     teacher = load_checkpoint(DEFAULT_WEIGHTS)
     for name, value in ckpt["model"].items():

@@ -53,7 +53,6 @@ from skeleton_perception.nn.points import index_to_xy
 from skeleton_perception.preprocess import Letterbox
 
 from .config import TrainConfig, parse_override, save_config, set_value
-from .photometric import photometric_jitter
 from .runinfo import hardware
 from .sim.storage import EpisodeStore, read_identity
 from .train import (
@@ -83,8 +82,6 @@ class DistillConfig:
             running statistics on the looks' and twins' frames.
         match: on the look, match π's maps to the teacher's within the published joints
             and within the other points (:func:`matched_order`) instead of id by id.
-        photometric: change the look's colours, light and noise at random per frame
-            (:func:`~skeleton_perception.training.photometric.photometric_jitter`).
     """
 
     teacher: str
@@ -93,7 +90,6 @@ class DistillConfig:
     student_width: int = 0
     batchnorm: str = "frozen"
     match: bool = False
-    photometric: bool = False
 
 
 class TwinFrames(Dataset):
@@ -286,8 +282,6 @@ def distill(
     try:
         while step < cfg.steps:
             look, plain = get_frames(dataset, cfg.batch_size, cfg.seed, step)
-            if dcfg.photometric:
-                look = photometric_jitter(look, cfg.seed, step)
             look, plain = look.to(device), plain.to(device)
             n = look.shape[0]
             with torch.no_grad():
@@ -353,10 +347,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on the look, match π's maps to the teacher's as sets (joints, other points)",
     )  # fmt: skip
     parser.add_argument(
-        "--photometric", action="store_true",
-        help="random colour order, grey, gamma, contrast, brightness and noise on the look",
-    )  # fmt: skip
-    parser.add_argument(
         "--batchnorm", choices=("frozen", "train"), default="frozen",
         help="π's BatchNorm: the teacher's statistics, or batch statistics while training",
     )  # fmt: skip
@@ -376,7 +366,6 @@ def run(args: argparse.Namespace) -> int:
     dcfg = DistillConfig(
         str(args.teacher), plain_weight=args.plain_weight,
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
-        photometric=args.photometric,
     )  # fmt: skip
     try:
         ckpt = load_checkpoint(resolve_init(dcfg.teacher))
