@@ -105,6 +105,16 @@ aval() {
       --episodes 20 --out "runs/val4/$2/$d-appearance-val${4:-}.json"
   done
 }
+# rule_scores RUN: the four val numbers the shipping rules of sessions 12-14 compare, for
+# runs/distill/RUN (randomised and plain val, appearance-val square and at 4:3).
+rule_scores() {
+  val4 "runs/distill/$1/checkpoint.pt" "$1"
+  aval "runs/distill/$1/checkpoint.pt" "$1"
+  aval "runs/distill/$1/checkpoint.pt" "$1" data/aval43 -43
+}
+# The shipped π's recipe from session 12 on: a fresh π of width 24, batch statistics, the
+# look's loss matched as point sets.
+E_RECIPE=(--student-width 24 --batchnorm train --match)
 # distill's teacher and data in sessions 12 and 13 (issue 16): round 12's 16 datasets, each
 # look with its plain twin, one thread per run.
 S12_DATA=(--teacher runs/distill/teacher.pt --no-progress --resume --data)
@@ -729,9 +739,7 @@ match)
     --batchnorm train --match
   wait "$!"  # the background run's status (set -e stops on its failure)
   for run in r13-match s12-w32m s12-w24m; do
-    val4 "runs/distill/$run/checkpoint.pt" "$run"
-    aval "runs/distill/$run/checkpoint.pt" "$run"
-    aval "runs/distill/$run/checkpoint.pt" "$run" data/aval43 -43
+    rule_scores "$run"
   done
   # Shipped from session 12 to 13: E (round 13 and D missed their rules); the further
   # stage ships its successor.
@@ -742,21 +750,18 @@ longer)
   # Issue 16 (session 13, docs/notebook/appearance.md): E (the match stage's s12-w24m) for
   # longer. F goes on at lr 1e-3; G branches from F's step 8,000 at lr 3e-4. Each about
   # 2.3 steps/s on one thread, side by side.
-  E=(--student-width 24 --batchnorm train --match)
   rm -rf runs/distill/s13-F runs/distill/s13-G
   cp -r runs/distill/s12-w24m runs/distill/s13-F
-  $SP distill "${S12_DATA[@]}" "${E[@]}" --out runs/distill/s13-F --steps 8000 \
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s13-F --steps 8000 \
     --set threads=1 lr=0.001 ckpt_every=250
   cp -r runs/distill/s13-F runs/distill/s13-G
-  $SP distill "${S12_DATA[@]}" "${E[@]}" --out runs/distill/s13-F --steps 18750 \
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s13-F --steps 18750 \
     --set threads=1 lr=0.001 ckpt_every=250 &
-  $SP distill "${S12_DATA[@]}" "${E[@]}" --out runs/distill/s13-G --steps 18750 \
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s13-G --steps 18750 \
     --set threads=1 lr=0.0003 ckpt_every=250
   wait "$!"  # the background run's status (set -e stops on its failure)
   for run in s13-F s13-G; do
-    val4 "runs/distill/$run/checkpoint.pt" "$run"
-    aval "runs/distill/$run/checkpoint.pt" "$run"
-    aval "runs/distill/$run/checkpoint.pt" "$run" data/aval43 -43
+    rule_scores "$run"
   done
   ;;
 further)
@@ -766,11 +771,9 @@ further)
   # 76a71cb); it did not beat F by its rule, and its code was removed.
   rm -rf runs/distill/s14-F
   cp -r runs/distill/s13-F runs/distill/s14-F
-  $SP distill "${S12_DATA[@]}" --student-width 24 --batchnorm train --match \
-    --out runs/distill/s14-F --steps 33000 --set threads=1 lr=0.001 ckpt_every=250
-  val4 runs/distill/s14-F/checkpoint.pt s14-F
-  aval runs/distill/s14-F/checkpoint.pt s14-F
-  aval runs/distill/s14-F/checkpoint.pt s14-F data/aval43 -43
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s14-F --steps 33000 \
+    --set threads=1 lr=0.001 ckpt_every=250
+  rule_scores s14-F
   # Shipped: F at 33,000 steps (it meets session 13's bar); then the shipped and finetune
   # stages.
   $SP export runs/distill/s14-F --after-model runs/distill/teacher.pt \
