@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "skeleton_perception.training.distill",
         "teach π to find its plain-look points in randomised looks (simulator twins, no labels)",
     ),
+    "adapt": (
+        "skeleton_perception.training.adapt",
+        "fit π to a recording's look: points off the background the camera's motion explains",
+    ),
     "evaluate": (
         "skeleton_perception.training.evaluation.evaluate",
         "score a checkpoint on held-out episodes with the paper's metrics",

@@ -151,10 +151,31 @@ class TwinFrames(Dataset):
 
 
 def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int):
-    """The frames of ``step``, by ``(seed, step)`` only: look, plain, each (B, 3, H, W)."""
+    """The frames of ``step``, by ``(seed, step)`` only.
+
+    Returns:
+        look, plain: (B, 3, H, W); mask: (B, H, W) bool where no point may sit (items
+        with a ``mask``, :class:`~.bags.motion.MotionFrames`), else None.
+    """
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
     items = [dataset[i] for i in torch.randint(len(dataset), (batch_size,), generator=g).tolist()]
-    return tuple(torch.stack([it[key] for it in items]) for key in ("look", "plain"))
+    look, plain = (torch.stack([it[key] for it in items]) for key in ("look", "plain"))
+    mask = torch.stack([it["mask"] for it in items]) if "mask" in items[0] else None
+    return look, plain, mask
+
+
+def masked_target(teacher: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The teacher's logits with the masked pixels made all but impossible.
+
+    Args:
+        teacher: (B, P, H, W) logits.
+        mask: (B, H, W) bool, True where no point may sit.
+
+    Returns:
+        (B, P, H, W) logits whose softmax is the teacher's map renormalised over the
+        unmasked pixels (a map entirely masked keeps its own shape).
+    """
+    return teacher.masked_fill(mask[:, None], -1e4) if mask.any() else teacher
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float = 1.0):
@@ -281,20 +302,25 @@ def distill(
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
     try:
         while step < cfg.steps:
-            look, plain = get_frames(dataset, cfg.batch_size, cfg.seed, step)
+            look, plain, mask = get_frames(dataset, cfg.batch_size, cfg.seed, step)
             look, plain = look.to(device), plain.to(device)
             n = look.shape[0]
             with torch.no_grad():
                 target = teacher.pi(plain - 0.5)  # (B, P, H, W)
-            logits = student.pi(torch.cat([look, plain]) - 0.5)  # (2B, P, H, W)
-            on_look_logits = logits[:n]
+                if mask is not None:
+                    target = masked_target(target, mask.to(device))
+            with_plain = dcfg.plain_weight > 0
+            logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
+            on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
             if dcfg.match:
                 order = matched_order(on_look_logits, target, groups, dcfg.tau)  # (B, P)
                 on_look_logits = on_look_logits.gather(
                     1, order[:, :, None, None].expand_as(on_look_logits)
                 )
             on_look = distillation_loss(on_look_logits, target, dcfg.tau)
-            on_plain = distillation_loss(logits[n:], target, dcfg.tau)
+            on_plain = (
+                distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
+            )
             total = on_look + dcfg.plain_weight * on_plain
             optimize(cfg, student, optimizer, total)
             step += 1
