@@ -81,47 +81,13 @@ def record(out: Path, s: Setting, frames: int, seed: int) -> Path:
     return out
 
 
-class CachedPredictor:
-    """Runs a predictor once per episode (scoring several structure-frame seeds reuses it)."""
-
-    def __init__(self, predictor):
-        self.predictor = predictor
-        self.name, self.has_structure = predictor.name, predictor.has_structure
-        self.cache: dict[int, list] = {}
-
-    def predict_episode(self, frames, episode_index: int) -> list:
-        if episode_index not in self.cache:
-            self.cache[episode_index] = self.predictor.predict_episode(frames, episode_index)
-        return self.cache[episode_index]
-
-
-def mean_summary(summaries: list[dict]) -> dict:
-    """Leaf-wise mean of evaluator summaries (None where a value is undefined in one)."""
-    out: dict = {}
-    for key, value in summaries[0].items():
-        if isinstance(value, dict):
-            out[key] = mean_summary([s[key] for s in summaries])
-        elif isinstance(value, int | float) or value is None:
-            vals = [math.nan if s[key] is None else float(s[key]) for s in summaries]
-            out[key] = None if any(math.isnan(v) for v in vals) else sum(vals) / len(vals)
-    return out
-
-
 def score(bag: Path, checkpoint: Path, s: Setting) -> dict:
     """{joint set: summary averaged over the structure-frame seeds} of a checkpoint."""
-    from skeleton_perception.training.bags.scoring import evaluate_bag
-    from skeleton_perception.training.evaluation.predictors import OursPredictor
+    from skeleton_perception.training.bags.scoring import score_checkpoint
     from skeleton_perception.training.sim.datasets import get_dataset
 
-    predictor = CachedPredictor(OursPredictor(str(checkpoint), device="cpu"))
     epsilon = float(get_dataset(s.family).epsilon)
-    return {
-        js: mean_summary([
-            evaluate_bag(bag, predictor, epsilon=epsilon, joint_set=js, seed=seed)
-            for seed in range(s.seeds)
-        ])
-        for js in s.joint_sets
-    }  # fmt: skip
+    return score_checkpoint(bag, checkpoint, epsilon, s.joint_sets, s.seeds)
 
 
 def finetune_check(out: Path, s: Setting) -> dict:
