@@ -381,9 +381,10 @@ finetune)
     test/test_finetune_bag.py -k "not shifted"
   .venv/bin/skeleton-perception predict --bag runs/finetune_bag5/test.mcap --out runs/overlay.mp4 \
     --snapshot docs/images/predict_bag.png
-  # Issue 16's: the same with both bags in the held-out look (record-sim --appearance
-  # heldout), which must raise joint F1 (frame); its table: runs/finetune_bag5/heldout.
-  # It fails today (sessions 9-11: docs/notebook/appearance.md); the stages after it still run.
+  # Issue 16's: both bags in the held-out look (record-sim --appearance heldout), adapted
+  # with `adapt` (session 15; `train --bag` failed it in sessions 9-14), which must raise
+  # joint F1 (frame); its table: runs/finetune_bag5/heldout. Should it fail, the stages
+  # after it still run.
   FINETUNE_BAG_OUT=runs/finetune_bag5 .venv/bin/python -m pytest -m slow -s -p no:cacheprovider \
     test/test_finetune_bag.py -k shifted || echo "finetune: the shifted-look check failed" >&2
   ;;
