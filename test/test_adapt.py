@@ -9,8 +9,10 @@ import torch
 from skeleton_perception.training.bags.motion import (
     MotionConfig,
     MotionFrames,
+    _Held,
     explained_background,
     letterboxed_mask,
+    partner,
 )
 from skeleton_perception.training.distill import masked_target
 
@@ -65,6 +67,16 @@ def test_masked_target_moves_the_teachers_mass_off_the_mask():
     expected = logits[:, :, 4:].flatten(2).softmax(-1)  # the rest, renormalised
     assert torch.allclose(p[:, :, 4:].flatten(2), expected, atol=1e-6)
     assert torch.equal(masked_target(logits, torch.zeros_like(mask)), logits)
+
+
+def test_partner_is_a_gap_earlier_in_the_same_segment_else_later():
+    cfg = MotionConfig(gap_s=0.3)
+    stamps = [(0.0, 1), (0.1, 1), (0.3, 1), (0.45, 1), (0.5, 2)]  # (seconds, segment)
+    rgb = np.zeros((2, 2, 3), np.uint8)
+    held = [_Held(i, int(t * 1e9), seg, rgb) for i, (t, seg) in enumerate(stamps)]
+    assert partner(held[3], held, cfg).index == 1  # 0.35 s earlier beats 0.45 s earlier
+    assert partner(held[0], held, cfg).index == 2  # a segment's first frame looks ahead
+    assert partner(held[4], held, cfg) is None  # alone in its segment
 
 
 @pytest.fixture(scope="module")

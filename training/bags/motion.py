@@ -115,26 +115,40 @@ def letterboxed_mask(mask: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def segment_starts(times_ns: np.ndarray, cfg: MotionConfig) -> np.ndarray:
-    """(N,) int: for each frame, the index of the first frame of its segment."""
-    starts = np.zeros(len(times_ns), np.int64)
-    first = 0
-    for i in range(1, len(times_ns)):
-        pause = times_ns[i] - times_ns[i - 1] > 2 * cfg.gap_s * 1e9
-        if pause or times_ns[i] - times_ns[first] >= cfg.segment_s * 1e9:
-            first = i
-        starts[i] = first
-    return starts
+@dataclass(eq=False)
+class _Held:
+    """A decoded frame kept while it may still be compared (the stream's window)."""
+
+    index: int
+    t_ns: int
+    segment: int
+    rgb: np.ndarray  # (H, W, 3) uint8
+
+
+def partner(frame: _Held, window: list[_Held], cfg: MotionConfig) -> _Held | None:
+    """The frame of ``window`` compared with ``frame``: same segment, about ``gap_s`` away.
+
+    Among the frames 0.5 to 1.5 ``gap_s`` away, an earlier one is preferred, then the one
+    nearest ``gap_s``; None when there is none (a segment shorter than half the gap).
+    """
+    candidates = []
+    for other in window:
+        gap = abs(other.t_ns - frame.t_ns) / 1e9
+        if other.segment == frame.segment and 0.5 * cfg.gap_s <= gap <= 1.5 * cfg.gap_s:
+            candidates.append((other.t_ns > frame.t_ns, abs(gap - cfg.gap_s), other.index, other))
+    return min(candidates, key=lambda c: c[:3])[3] if candidates else None
 
 
 class MotionFrames(Dataset):
     """Frames of one image topic with their explained background, for ``adapt``.
 
     One pass over the topic keeps every ``stride``-th decodable frame at the network
-    input (12 KiB at 64x64) and its background mask (4 KiB); frames are compared with the
-    frame nearest ``gap_s`` earlier in the same segment (later for a segment's first ones).
-    Item ``k``: ``look`` and ``plain`` (the same (3, S, S) float32 frame: the teacher and
-    the student see it alike) and ``mask`` ((S, S) bool background).
+    input (12 KiB at 64x64) and its background mask (4 KiB); decoded frames are held only
+    while a later frame may still be compared with them (three ``gap_s``), so memory does
+    not grow with the camera's resolution times the bag's length. A frame is compared
+    with the frame nearest ``gap_s`` earlier in its segment (later for a segment's first
+    ones). Item ``k``: ``look`` and ``plain`` (the same (3, S, S) float32 frame: the
+    teacher and the student see it alike) and ``mask`` ((S, S) bool background).
 
     Raises:
         BagError: unreadable bag, bad topic, or no decodable frame.
@@ -149,39 +163,48 @@ class MotionFrames(Dataset):
         size: int = 64,
         progress: bool = False,
     ):
-        times, raw = [], []
+        self.cfg, self.size = cfg, size
+        frames: list[np.ndarray] = []  # (S, S, 3) uint8 each
+        times: list[int] = []
+        self._masks: dict[int, np.ndarray] = {}
+        window: list[_Held] = []
+        pending: list[_Held] = []  # frames whose partner may not have arrived yet
         self.skipped = SkipStats()
+        segment, first_t, last_t = 0, None, None
         with ImageBag(path, topic) as bag:
             self.topic = bag.topic
-            frames = bag.frames(stride=stride, stats=self.skipped)
-            for t_ns, rgb in tqdm(frames, total=-(-bag.count // stride), disable=not progress,
-                                  desc=f"reading {bag.topic}", unit="frame"):  # fmt: skip
+            stream = bag.frames(stride=stride, stats=self.skipped)
+            for t_ns, rgb in tqdm(stream, total=-(-bag.count // stride), disable=not progress,
+                                  desc=f"camera motion on {bag.topic}", unit="frame"):  # fmt: skip
+                pause = last_t is not None and t_ns - last_t > 2 * cfg.gap_s * 1e9
+                if first_t is None or pause or t_ns - first_t >= cfg.segment_s * 1e9:
+                    segment, first_t = segment + 1, t_ns
+                last_t = t_ns
                 times.append(t_ns)
-                raw.append(rgb)
-        self.times = np.asarray(times, np.int64)
-        starts = segment_starts(self.times, cfg)
-        self.frames = np.empty((len(raw), size, size, 3), np.uint8)
-        self.masks = np.empty((len(raw), size, size), bool)
-        for i in tqdm(range(len(raw)), disable=not progress, desc="camera motion", unit="frame"):
-            other = self._partner(i, starts, cfg)
-            box = Letterbox.fit(raw[i].shape[1], raw[i].shape[0], size)
-            self.frames[i] = box.apply(raw[i])
-            if other is None or raw[other].shape != raw[i].shape:
-                mask = np.zeros(raw[i].shape[:2], bool)  # no motion to compare: only padding
-            else:
-                mask = explained_background(raw[other], raw[i], cfg)
-            self.masks[i] = letterboxed_mask(mask, size)
+                held = _Held(len(frames), t_ns, segment, rgb)
+                box = Letterbox.fit(rgb.shape[1], rgb.shape[0], size)
+                frames.append(np.ascontiguousarray(box.apply(rgb)))
+                window.append(held)
+                pending.append(held)
+                ready = [h for h in pending if t_ns - h.t_ns > 1.5 * cfg.gap_s * 1e9]
+                for h in ready:
+                    self._settle(h, window)
+                pending = [h for h in pending if all(h is not r for r in ready)]
+                window = [h for h in window if t_ns - h.t_ns <= 3 * cfg.gap_s * 1e9]
+        for h in pending:
+            self._settle(h, window)
+        self.frames = np.stack(frames)  # (N, S, S, 3) uint8
+        self.masks = np.stack([self._masks.pop(i) for i in range(len(frames))])  # (N, S, S)
+        self.times = np.asarray(times, np.int64)  # (N,) bag time of each frame, ns
 
-    def _partner(self, i: int, starts: np.ndarray, cfg: MotionConfig) -> int | None:
-        """The frame compared with frame ``i``: about ``gap_s`` away in the same segment."""
-        same = np.flatnonzero(starts == starts[i])
-        gap = np.abs(self.times[same] - self.times[i]) / 1e9
-        ok = (gap >= 0.5 * cfg.gap_s) & (gap <= 1.5 * cfg.gap_s)
-        if not ok.any():
-            return None
-        earlier = ok & (self.times[same] < self.times[i])
-        pool = earlier if earlier.any() else ok
-        return int(same[pool][np.argmin(np.abs(gap[pool] - cfg.gap_s))])
+    def _settle(self, frame: _Held, window: list[_Held]) -> None:
+        """Computes ``frame``'s background mask at the network input."""
+        other = partner(frame, window, self.cfg)
+        if other is None or other.rgb.shape != frame.rgb.shape:
+            mask = np.zeros(frame.rgb.shape[:2], bool)  # no motion to compare: only padding
+        else:
+            mask = explained_background(other.rgb, frame.rgb, self.cfg)
+        self._masks[frame.index] = letterboxed_mask(mask, self.size)
 
     def __len__(self) -> int:
         return len(self.frames)
