@@ -26,13 +26,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from skeleton_perception.checkpoint import CheckpointError, load_checkpoint
+from skeleton_perception.checkpoint import CheckpointError
 
 from .bags.motion import MotionConfig, MotionFrames
 from .bags.reader import BagError
-from .config import TrainConfig, parse_override, set_value
-from .distill import DistillConfig, distill
-from .train import resolve_init
+from .distill import DistillConfig, add_run_arguments, distill, student_config
 
 # The recipe: chosen on a validation bag (docs/notebook/appearance.md, session 15).
 STEPS, LR = 300, 1e-3
@@ -57,12 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--margin", type=float, default=MotionConfig.margin_px,
         help="camera pixels kept off the background around every moving part",
     )  # fmt: skip
-    parser.add_argument(
-        "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
-        help="training settings, e.g. lr=3e-4 batch_size=16 threads=1",
-    )  # fmt: skip
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,11 +63,7 @@ def run(args: argparse.Namespace) -> int:
     dcfg = DistillConfig(str(args.init), plain_weight=0.0)
     motion = MotionConfig(gap_s=args.gap, margin_px=args.margin)
     try:
-        ckpt = load_checkpoint(resolve_init(dcfg.teacher))
-        cfg = TrainConfig.from_dict(ckpt["config"])
-        cfg.steps, cfg.lr, cfg.train_modules, cfg.reinit_modules = args.steps, LR, ["pi"], []
-        for text in args.overrides:
-            set_value(cfg, *parse_override(text))
+        cfg = student_config(dcfg.teacher, args.steps, LR, args.overrides)
         frames = MotionFrames(args.bag, args.topic, motion, args.stride,
                               cfg.model.image_size, not args.no_progress)  # fmt: skip
     except (CheckpointError, BagError, ValueError, FileNotFoundError) as err:

@@ -376,12 +376,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batchnorm", choices=("frozen", "train"), default="frozen",
         help="π's BatchNorm: the teacher's statistics, or batch statistics while training",
     )  # fmt: skip
+    add_run_arguments(parser)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--set``, ``--resume`` and ``--no-progress``: a run's own options (also ``adapt``'s)."""
     parser.add_argument(
         "--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
         help="training settings, e.g. lr=3e-4 batch_size=16 threads=1 ckpt_every=100",
     )  # fmt: skip
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def student_config(teacher: str, steps: int, lr: float, overrides: Sequence[str]) -> TrainConfig:
+    """The training settings of a student of ``teacher``: its config, π only, ``--set``.
+
+    Raises:
+        CheckpointError, ValueError, FileNotFoundError: a bad teacher or setting.
+    """
+    cfg = TrainConfig.from_dict(load_checkpoint(resolve_init(teacher))["config"])
+    cfg.steps, cfg.lr, cfg.train_modules, cfg.reinit_modules = steps, lr, ["pi"], []
+    for text in overrides:
+        set_value(cfg, *parse_override(text))
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:
@@ -394,11 +412,7 @@ def run(args: argparse.Namespace) -> int:
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
     )  # fmt: skip
     try:
-        ckpt = load_checkpoint(resolve_init(dcfg.teacher))
-        cfg = TrainConfig.from_dict(ckpt["config"])
-        cfg.steps, cfg.lr, cfg.train_modules, cfg.reinit_modules = args.steps, 3e-4, ["pi"], []
-        for text in args.overrides:
-            set_value(cfg, *parse_override(text))
+        cfg = student_config(dcfg.teacher, args.steps, 3e-4, args.overrides)
         parts = [TwinFrames(d, t) for d, t in zip(args.data, args.twin, strict=True)]
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"distill: {err}", file=sys.stderr)
