@@ -67,6 +67,9 @@ def test_masked_target_moves_the_teachers_mass_off_the_mask():
     expected = logits[:, :, 4:].flatten(2).softmax(-1)  # the rest, renormalised
     assert torch.allclose(p[:, :, 4:].flatten(2), expected, atol=1e-6)
     assert torch.equal(masked_target(logits, torch.zeros_like(mask)), logits)
+    whole = mask.clone()
+    whole[1] = True  # nowhere left in frame 1: its maps stay the teacher's
+    assert torch.equal(masked_target(logits, whole)[1], logits[1])
 
 
 def test_partner_is_a_gap_earlier_in_the_same_segment_else_later():

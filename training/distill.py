@@ -173,8 +173,9 @@ def masked_target(teacher: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
     Returns:
         (B, P, H, W) logits whose softmax is the teacher's map renormalised over the
-        unmasked pixels (a map entirely masked keeps its own shape).
+        unmasked pixels (the maps of a frame masked whole keep their own shape).
     """
+    mask = mask & ~mask.flatten(1).all(1)[:, None, None]  # a frame masked whole: unmasked
     return teacher.masked_fill(mask[:, None], -1e4) if mask.any() else teacher
 
 
