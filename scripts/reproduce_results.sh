@@ -785,15 +785,32 @@ onward)
   # 3.7 steps/s), scored at 51,750 steps; it missed its rule and F stays. The session's runs/
   # had not survived, so F2 starts from the exported default's weights with a fresh Adam
   # (what was run; `cp -r runs/distill/s14-F runs/distill/s15-F2` would keep Adam's state).
-  mkdir -p runs/distill/s15-F2
-  [ -f runs/distill/s15-F2/checkpoint.pt ] || .venv/bin/python -c "
+  # from_export RUN: runs/distill/RUN starts from the exported default (step 33,000).
+  from_export() {
+    mkdir -p "runs/distill/$1"
+    [ -f "runs/distill/$1/checkpoint.pt" ] || .venv/bin/python -c "import sys
 from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
 c = load_checkpoint('skeleton_perception/weights/default.pt')
-save_checkpoint('runs/distill/s15-F2/checkpoint.pt', build_model_from_checkpoint(c).float().state_dict(),
-                c['config'], step=c['step'])"
+save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict(), c['config'],
+                step=c['step'])" "runs/distill/$1/checkpoint.pt"
+  }
+  from_export s15-F2
   $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s15-F2 --steps 51750 \
     --set threads=1 lr=0.001 ckpt_every=250
   rule_scores s15-F2
+  # Probes I (the look's loss id by id: no --match) and J (F's recipe), from the same
+  # exported F, one thread each side by side, stopped at 44,000 and 43,750 steps.
+  from_export s15-I
+  from_export s15-J
+  $SP distill "${S12_DATA[@]}" --student-width 24 --batchnorm train --out runs/distill/s15-I \
+    --steps 44000 --set threads=1 lr=0.001 ckpt_every=250 &
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s15-J --steps 43750 \
+    --set threads=1 lr=0.001 ckpt_every=250
+  wait "$!"  # the background run's status (set -e stops on its failure)
+  for run in s15-I s15-J; do
+    val4 "runs/distill/$run/checkpoint.pt" "$run"
+    aval "runs/distill/$run/checkpoint.pt" "$run"
+  done
   ;;
 adapt)
   # Issue 16 (session 15, docs/notebook/appearance.md): `adapt` on a held-out-look bag (π
