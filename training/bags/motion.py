@@ -16,6 +16,7 @@ of its background at that size (the letterbox padding counts as background too).
 from __future__ import annotations
 
 import os
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -139,6 +140,20 @@ def partner(frame: _Held, window: list[_Held], cfg: MotionConfig) -> _Held | Non
     return min(candidates, key=lambda c: c[:3])[3] if candidates else None
 
 
+def background_mask(frame: _Held, window: list[_Held], cfg: MotionConfig, size: int) -> np.ndarray:
+    """(size, size) bool: ``frame``'s explained background at the network input.
+
+    Compared with its :func:`partner` in ``window``; without one (or of another size) only
+    the letterbox padding is background.
+    """
+    other = partner(frame, window, cfg)
+    if other is None or other.rgb.shape != frame.rgb.shape:
+        mask = np.zeros(frame.rgb.shape[:2], bool)
+    else:
+        mask = explained_background(other.rgb, frame.rgb, cfg)
+    return letterboxed_mask(mask, size)
+
+
 class MotionFrames(Dataset):
     """Frames of one image topic with their explained background, for ``adapt``.
 
@@ -163,14 +178,16 @@ class MotionFrames(Dataset):
         size: int = 64,
         progress: bool = False,
     ):
-        self.cfg, self.size = cfg, size
         frames: list[np.ndarray] = []  # (S, S, 3) uint8 each
-        times: list[int] = []
-        self._masks: dict[int, np.ndarray] = {}
-        window: list[_Held] = []
-        pending: list[_Held] = []  # frames whose partner may not have arrived yet
+        masks: list[np.ndarray | None] = []  # (S, S) bool each, filled once settled
+        window: list[_Held] = []  # the last three gaps' decoded frames
+        pending: deque[_Held] = deque()  # in time order: frames whose partner may be ahead
         self.skipped = SkipStats()
         segment, first_t, last_t = 0, None, None
+
+        def settle(held: _Held) -> None:
+            masks[held.index] = background_mask(held, window, cfg, size)
+
         with ImageBag(path, topic) as bag:
             self.topic = bag.topic
             stream = bag.frames(stride=stride, stats=self.skipped)
@@ -180,31 +197,19 @@ class MotionFrames(Dataset):
                 if first_t is None or pause or t_ns - first_t >= cfg.segment_s * 1e9:
                     segment, first_t = segment + 1, t_ns
                 last_t = t_ns
-                times.append(t_ns)
                 held = _Held(len(frames), t_ns, segment, rgb)
                 box = Letterbox.fit(rgb.shape[1], rgb.shape[0], size)
                 frames.append(np.ascontiguousarray(box.apply(rgb)))
+                masks.append(None)
                 window.append(held)
                 pending.append(held)
-                ready = [h for h in pending if t_ns - h.t_ns > 1.5 * cfg.gap_s * 1e9]
-                for h in ready:
-                    self._settle(h, window)
-                pending = [h for h in pending if all(h is not r for r in ready)]
+                while t_ns - pending[0].t_ns > 1.5 * cfg.gap_s * 1e9:
+                    settle(pending.popleft())
                 window = [h for h in window if t_ns - h.t_ns <= 3 * cfg.gap_s * 1e9]
-        for h in pending:
-            self._settle(h, window)
+        for held in pending:
+            settle(held)
         self.frames = np.stack(frames)  # (N, S, S, 3) uint8
-        self.masks = np.stack([self._masks.pop(i) for i in range(len(frames))])  # (N, S, S)
-        self.times = np.asarray(times, np.int64)  # (N,) bag time of each frame, ns
-
-    def _settle(self, frame: _Held, window: list[_Held]) -> None:
-        """Computes ``frame``'s background mask at the network input."""
-        other = partner(frame, window, self.cfg)
-        if other is None or other.rgb.shape != frame.rgb.shape:
-            mask = np.zeros(frame.rgb.shape[:2], bool)  # no motion to compare: only padding
-        else:
-            mask = explained_background(other.rgb, frame.rgb, self.cfg)
-        self._masks[frame.index] = letterboxed_mask(mask, self.size)
+        self.masks = np.stack(masks)  # (N, S, S) bool
 
     def __len__(self) -> int:
         return len(self.frames)
