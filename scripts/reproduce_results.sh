@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|onward|adapt|shipped|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|onward|light|adapt|shipped|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -135,9 +135,19 @@ look_and_twin() {
   $SP generate --dataset "$d" --out "data/$twin/$d" --val-episodes 0 --test-episodes 0 \
     --randomise --workers 2 --quiet --plain-twin "$@"
 }
+# from_export RUN: runs/distill/RUN starts from the exported default's weights (F, step
+# 33,000, while F is the shipped default), with no optimiser state.
+from_export() {
+  mkdir -p "runs/distill/$1"
+  [ -f "runs/distill/$1/checkpoint.pt" ] || .venv/bin/python -c "import sys
+from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
+c = load_checkpoint('skeleton_perception/weights/default.pt')
+save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict(), c['config'],
+                step=c['step'])" "runs/distill/$1/checkpoint.pt"
+}
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward adapt shipped finetune report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward light adapt shipped finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -785,15 +795,6 @@ onward)
   # 3.7 steps/s), scored at 51,750 steps; it missed its rule and F stays. The session's runs/
   # had not survived, so F2 starts from the exported default's weights with a fresh Adam
   # (what was run; `cp -r runs/distill/s14-F runs/distill/s15-F2` would keep Adam's state).
-  # from_export RUN: runs/distill/RUN starts from the exported default (step 33,000).
-  from_export() {
-    mkdir -p "runs/distill/$1"
-    [ -f "runs/distill/$1/checkpoint.pt" ] || .venv/bin/python -c "import sys
-from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
-c = load_checkpoint('skeleton_perception/weights/default.pt')
-save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict(), c['config'],
-                step=c['step'])" "runs/distill/$1/checkpoint.pt"
-  }
   from_export s15-F2
   $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s15-F2 --steps 51750 \
     --set threads=1 lr=0.001 ckpt_every=250
@@ -810,6 +811,47 @@ save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict()
   for run in s15-I s15-J; do
     val4 "runs/distill/$run/checkpoint.pt" "$run"
     aval "runs/distill/$run/checkpoint.pt" "$run"
+  done
+  ;;
+light)
+  # Issue 16 (session 16, docs/notebook/appearance.md): probes L (a third training look,
+  # --look dim: a grazing sun, almost no ambient light, very dark and rust-red bodies) and
+  # M (π's input standardised per image), from the exported F, one thread each side by
+  # side, stopped at their last common checkpoint before the session's deadline (step
+  # LIGHT_STEPS); then the rule's numbers and F1 on the dim look's val split.
+  LIGHT_STEPS=STEPS_TBD
+  for d in "${FAMILIES[@]}"; do
+    for t in dim dim-twin; do
+      $SP generate --dataset "$d" --out "data/$t/$d" --episodes 300 --val-episodes 20 \
+        --test-episodes 0 --randomise --look dim --seed 4 --workers 2 --quiet \
+        $([ "$t" = dim-twin ] && echo --plain-twin)
+    done
+  done
+  # S12_DATA is (--teacher ... --data LOOKS... --twin TWINS...): the dim look goes after
+  # the last look and after the last twin.
+  L_DATA=()
+  for arg in "${S12_DATA[@]}"; do
+    [ "$arg" = --twin ] && for d in "${FAMILIES[@]}"; do L_DATA+=("data/dim/$d"); done
+    L_DATA+=("$arg")
+  done
+  for d in "${FAMILIES[@]}"; do L_DATA+=("data/dim-twin/$d"); done
+  from_export s16-L
+  from_export s16-M
+  $SP distill "${L_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s16-L --steps "$LIGHT_STEPS" \
+    --set threads=1 lr=0.001 ckpt_every=250 &
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s16-M --steps "$LIGHT_STEPS" \
+    --set threads=1 lr=0.001 ckpt_every=250 model.pi_input=standardised
+  wait "$!"  # the background run's status (set -e stops on its failure)
+  for run in s16-L s16-M; do
+    rule_scores "$run"
+  done
+  for name in F s16-L s16-M; do
+    ckpt=runs/distill/$name/checkpoint.pt
+    [ "$name" = F ] && ckpt=skeleton_perception/weights/default.pt
+    for d in "${FAMILIES[@]}"; do
+      $SP evaluate --model ours --checkpoint "$ckpt" --data "data/dim/$d" --split val \
+        --episodes 20 --out "runs/val4/$name/$d-dim.json"
+    done
   done
   ;;
 adapt)
@@ -853,6 +895,6 @@ shipped)
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, onward, adapt, shipped, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, onward, light, adapt, shipped, report, all)" >&2; exit 2 ;;
 esac
 done
