@@ -2,9 +2,10 @@
 
 :class:`AppearanceConfig` holds the ranges (a typed part of :class:`.episode.EpisodeConfig`,
 ``None`` by default: the plain gradient background of every dataset so far);
-:func:`sample` draws one episode's :class:`Look` from them. Four presets:
-:data:`TRAINING` for the train/val/test splits of a randomised dataset, :data:`BROAD` a
-second training look (``generate --look broad``; :data:`TRAINING_LOOKS` names both),
+:func:`sample` draws one episode's :class:`Look` from them. Five presets:
+:data:`TRAINING` for the train/val/test splits of a randomised dataset, :data:`BROAD` and
+:data:`DIM` two more training looks (``generate --look broad|dim``; :data:`TRAINING_LOOKS`
+names the three),
 :data:`HELDOUT` for the ``appearance`` split, whose texture kinds, colour schemes and
 camera, light and image-degradation ranges no training split uses (``docs/data.md``), and
 :data:`VALIDATION` for the ``appearance-val`` split, a third look for choosing models;
