@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|onward|light|adapt|shipped|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|onward|adapt|shipped|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -147,7 +147,7 @@ save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict()
 }
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward light adapt shipped finetune report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward adapt shipped finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -813,47 +813,6 @@ onward)
     aval "runs/distill/$run/checkpoint.pt" "$run"
   done
   ;;
-light)
-  # Issue 16 (session 16, docs/notebook/appearance.md): probes L (a third training look,
-  # --look dim: a grazing sun, almost no ambient light, very dark and rust-red bodies) and
-  # M (π's input standardised per image), from the exported F, one thread each side by
-  # side, stopped at their last common checkpoint before the session's deadline (step
-  # LIGHT_STEPS); then the rule's numbers and F1 on the dim look's val split.
-  LIGHT_STEPS=STEPS_TBD
-  for d in "${FAMILIES[@]}"; do
-    for t in dim dim-twin; do
-      $SP generate --dataset "$d" --out "data/$t/$d" --episodes 300 --val-episodes 20 \
-        --test-episodes 0 --randomise --look dim --seed 4 --workers 2 --quiet \
-        $([ "$t" = dim-twin ] && echo --plain-twin)
-    done
-  done
-  # S12_DATA is (--teacher ... --data LOOKS... --twin TWINS...): the dim look goes after
-  # the last look and after the last twin.
-  L_DATA=()
-  for arg in "${S12_DATA[@]}"; do
-    [ "$arg" = --twin ] && for d in "${FAMILIES[@]}"; do L_DATA+=("data/dim/$d"); done
-    L_DATA+=("$arg")
-  done
-  for d in "${FAMILIES[@]}"; do L_DATA+=("data/dim-twin/$d"); done
-  from_export s16-L
-  from_export s16-M
-  $SP distill "${L_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s16-L --steps "$LIGHT_STEPS" \
-    --set threads=1 lr=0.001 ckpt_every=250 &
-  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s16-M --steps "$LIGHT_STEPS" \
-    --set threads=1 lr=0.001 ckpt_every=250 model.pi_input=standardised
-  wait "$!"  # the background run's status (set -e stops on its failure)
-  for run in s16-L s16-M; do
-    rule_scores "$run"
-  done
-  for name in F s16-L s16-M; do
-    ckpt=runs/distill/$name/checkpoint.pt
-    [ "$name" = F ] && ckpt=skeleton_perception/weights/default.pt
-    for d in "${FAMILIES[@]}"; do
-      $SP evaluate --model ours --checkpoint "$ckpt" --data "data/dim/$d" --split val \
-        --episodes 20 --out "runs/val4/$name/$d-dim.json"
-    done
-  done
-  ;;
 adapt)
   # Issue 16 (session 15, docs/notebook/appearance.md): `adapt` on a held-out-look bag (π
   # kept off the background its camera's motion explains). Its settings were chosen on a
@@ -895,6 +854,6 @@ shipped)
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, onward, light, adapt, shipped, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, onward, adapt, shipped, report, all)" >&2; exit 2 ;;
 esac
 done

@@ -156,23 +156,3 @@ def test_predict_shapes():
     xy, S = model.predict(torch.rand(3, 3, 64, 64))
     assert xy.shape == (3, 6, 2) and S.shape == (3, 6, 6)
     assert xy.min() >= 0 and xy.max() <= 63
-
-
-def test_standardised_input_ignores_brightness_and_contrast():
-    """pi_input "standardised": a dimmed, low-contrast copy gives π the same input."""
-    model = SkeletonModel(ModelConfig(**TINY, pi_input="standardised")).eval()
-    images = torch.rand(2, 3, 64, 64)
-    x = model.pi_input(images)  # (2, 3, 64, 64)
-    torch.testing.assert_close(x.mean(dim=(1, 2, 3)), torch.zeros(2), atol=1e-6, rtol=0)
-    torch.testing.assert_close(x.std(dim=(1, 2, 3)), torch.full((2,), 0.25))
-    torch.testing.assert_close(model.pi_input(0.3 * images + 0.05), x, atol=1e-5, rtol=0)
-    xy, _ = model.predict(images)
-    torch.testing.assert_close(model.predict(0.3 * images + 0.05)[0], xy, atol=1e-3, rtol=0)
-    # A flat frame is not blown up (its spread is below MIN_IMAGE_STD), and "centred" is the
-    # image - 0.5 as before.
-    flat = torch.full((1, 3, 64, 64), 0.4) + 0.001 * torch.rand(1, 3, 64, 64)
-    assert model.pi_input(flat).abs().max() < 0.05
-    centred = SkeletonModel(ModelConfig(**TINY))
-    torch.testing.assert_close(centred.pi_input(images), images - 0.5)
-    with pytest.raises(ValueError, match="pi_input"):
-        ModelConfig(**TINY, pi_input="whitened")

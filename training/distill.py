@@ -271,8 +271,7 @@ def distill(
                                   f"{dcfg.student_width} ({unexpected or missing})")  # fmt: skip
         student = student.to(device)
     else:
-        overrides = {"pi_input": cfg.model.pi_input}  # the teacher keeps its own input
-        student = build_model_from_checkpoint(start, path, overrides).to(device)
+        student = build_model_from_checkpoint(start, path).to(device)
     student.requires_grad_(False)
     student.pi.requires_grad_(True)
     student.eval()
@@ -308,12 +307,11 @@ def distill(
             look, plain = look.to(device), plain.to(device)
             n = look.shape[0]
             with torch.no_grad():
-                target = teacher.pi(teacher.pi_input(plain))  # (B, P, H, W)
+                target = teacher.pi(plain - 0.5)  # (B, P, H, W)
                 if mask is not None:
                     target = masked_target(target, mask.to(device))
             with_plain = dcfg.plain_weight > 0
-            images = torch.cat([look, plain]) if with_plain else look
-            logits = student.pi(student.pi_input(images))
+            logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
             on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
             if dcfg.match:
                 order = matched_order(on_look_logits, target, groups, dcfg.tau)  # (B, P)

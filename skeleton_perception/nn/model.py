@@ -27,11 +27,6 @@ from .unet import UNet
 
 POINT_REPRS = ("categorical", "spatial_softmax")
 STRUCTURES = ("psi", "search", "fixed")
-PI_INPUTS = ("centred", "standardised")
-# ``pi_input = "standardised"``: the spread every image is brought to, and the smallest
-# spread that is scaled up (a flat frame stays flat instead of turning its noise into edges).
-STANDARDISED_STD = 0.25
-MIN_IMAGE_STD = 0.02
 
 
 @dataclass
@@ -42,10 +37,6 @@ class ModelConfig(DictConfig):
         num_points: P, number of foreground points.
         image_size: side of the square network input (64 in the paper).
         unet_width: channels of π's first Double-Conv.
-        pi_input: what π sees of an image in [0, 1]: "centred" (the image - 0.5) or
-            "standardised" (each image shifted and scaled to mean 0 and standard
-            deviation 0.25 over its pixels and channels, so that a dim or washed-out frame
-            reaches π with a well-lit frame's contrast; :meth:`SkeletonModel.pi_input`).
         psi_width: channels of ψ's first layers (ψ: the paper's CNN + fully connected
             layer over pair ids, :class:`SkeletonNet`).
         bg_width: channels of B.
@@ -83,7 +74,6 @@ class ModelConfig(DictConfig):
     num_points: int = 32
     image_size: int = 64
     unet_width: int = 16
-    pi_input: str = "centred"
     psi_width: int = 32
     bg_width: int = 32
     bg_latent: int = 32
@@ -106,8 +96,6 @@ class ModelConfig(DictConfig):
             raise ValueError(
                 f"model.point_repr must be one of {POINT_REPRS}, got {self.point_repr!r}"
             )
-        if self.pi_input not in PI_INPUTS:
-            raise ValueError(f"model.pi_input must be one of {PI_INPUTS}, got {self.pi_input!r}")
         if self.structure not in STRUCTURES:
             raise ValueError(f"model.structure must be one of {STRUCTURES}, got {self.structure!r}")
         if isinstance(self.search, dict):
@@ -162,21 +150,13 @@ class SkeletonModel(nn.Module):
         self, images: torch.Tensor, sample: bool = True, tau: float | None = None
     ) -> PointSet:
         """(B, 3, H, W) images in [0, 1] -> their points."""
-        logits = self.pi(self.pi_input(images))
+        logits = self.pi(images - 0.5)
         if logits.dtype == torch.bfloat16:  # bf16 autocast (training): sample in float32,
             logits = logits.float()  # a bf16 uniform has 8 bits, too few for Gumbel noise
         if self.cfg.point_repr == "spatial_softmax":
             return spatial_softmax_points(logits, self.cfg.spatial_softmax_sigma)
         tau = self.cfg.gumbel_tau if tau is None else tau
         return categorical_points(logits, tau, sample=sample, hard=self.cfg.gumbel_hard and sample)
-
-    def pi_input(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) images in [0, 1] -> (B, 3, H, W) π's input (``cfg.pi_input``)."""
-        if self.cfg.pi_input == "centred":
-            return images - 0.5
-        mean = images.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
-        std = images.std(dim=(1, 2, 3), keepdim=True)
-        return (images - mean) * (STANDARDISED_STD / std.clamp_min(MIN_IMAGE_STD))
 
     def link_logits(self, images: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """ψ's raw link logits.
