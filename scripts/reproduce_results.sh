@@ -135,16 +135,6 @@ look_and_twin() {
   $SP generate --dataset "$d" --out "data/$twin/$d" --val-episodes 0 --test-episodes 0 \
     --randomise --workers 2 --quiet --plain-twin "$@"
 }
-# from_export RUN: runs/distill/RUN starts from the exported default's weights (F, step
-# 33,000, while F is the shipped default), with no optimiser state.
-from_export() {
-  mkdir -p "runs/distill/$1"
-  [ -f "runs/distill/$1/checkpoint.pt" ] || .venv/bin/python -c "import sys
-from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
-c = load_checkpoint('skeleton_perception/weights/default.pt')
-save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict(), c['config'],
-                step=c['step'])" "runs/distill/$1/checkpoint.pt"
-}
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 [ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward adapt shipped finetune report)
@@ -795,6 +785,15 @@ onward)
   # 3.7 steps/s), scored at 51,750 steps; it missed its rule and F stays. The session's runs/
   # had not survived, so F2 starts from the exported default's weights with a fresh Adam
   # (what was run; `cp -r runs/distill/s14-F runs/distill/s15-F2` would keep Adam's state).
+  # from_export RUN: runs/distill/RUN starts from the exported default (step 33,000).
+  from_export() {
+    mkdir -p "runs/distill/$1"
+    [ -f "runs/distill/$1/checkpoint.pt" ] || .venv/bin/python -c "import sys
+from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
+c = load_checkpoint('skeleton_perception/weights/default.pt')
+save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict(), c['config'],
+                step=c['step'])" "runs/distill/$1/checkpoint.pt"
+  }
   from_export s15-F2
   $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s15-F2 --steps 51750 \
     --set threads=1 lr=0.001 ckpt_every=250
