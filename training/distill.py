@@ -49,7 +49,7 @@ from skeleton_perception.checkpoint import (
     save_checkpoint,
 )
 from skeleton_perception.nn.model import SkeletonModel
-from skeleton_perception.nn.points import expected_xy, index_to_xy
+from skeleton_perception.nn.points import index_to_xy
 from skeleton_perception.preprocess import Letterbox
 
 from .config import TrainConfig, parse_override, save_config, set_value
@@ -64,7 +64,7 @@ from .train import (
     start_run,
 )
 
-LOG_FIELDS = ("step", "time_s", "frames_per_s", "total", "look", "plain", "moved_px", "steady")
+LOG_FIELDS = ("step", "time_s", "frames_per_s", "total", "look", "plain", "moved_px")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,6 @@ class DistillConfig:
     student_width: int = 0
     batchnorm: str = "frozen"
     match: bool = False
-    temporal: float = 0.0
 
 
 class TwinFrames(Dataset):
@@ -142,17 +141,13 @@ class TwinFrames(Dataset):
         if not 0 <= k < len(self):
             raise IndexError(f"frame {k} out of range ({len(self)})")
         i, t = divmod(k, self.num_frames)
-        u = t + 1 if t + 1 < self.num_frames else t - 1  # the next frame of the video
         frames = [store.frames(i, (t,))[0] for store in (self.look, self.twin)]  # (H, W, 3)
-        frames.append(self.look.frames(i, (u,))[0])
         height, width = frames[0].shape[:2]
         if (height, width) != (self.size, self.size):
             box = Letterbox.fit(width, height, self.size)
             frames = [np.ascontiguousarray(box.apply(f)) for f in frames]  # (S, S, 3)
-        look, plain, following = (
-            torch.from_numpy(f).permute(2, 0, 1).float().div_(255.0) for f in frames
-        )
-        return {"look": look, "plain": plain, "next": following}
+        look, plain = (torch.from_numpy(f).permute(2, 0, 1).float().div_(255.0) for f in frames)
+        return {"look": look, "plain": plain}
 
 
 def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int):
@@ -166,8 +161,7 @@ def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int):
     items = [dataset[i] for i in torch.randint(len(dataset), (batch_size,), generator=g).tolist()]
     look, plain = (torch.stack([it[key] for it in items]) for key in ("look", "plain"))
     mask = torch.stack([it["mask"] for it in items]) if "mask" in items[0] else None
-    following = torch.stack([it["next"] for it in items]) if "next" in items[0] else None
-    return look, plain, mask, following
+    return look, plain, mask
 
 
 def masked_target(teacher: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -230,18 +224,6 @@ def matched_order(
             rows, cols = linear_sum_assignment(cost[b][np.ix_(g, g)])
             order[b, g[rows]] = g[cols]
     return torch.from_numpy(order).to(student.device)
-
-
-def slowness(now: torch.Tensor, following: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
-    """Mean squared step, in units of 4 px, of each point's expected position to the next frame.
-
-    Args:
-        now: (B, K, H, W) π logits on a frame.
-        following: (B, K, H, W) π logits on the next frame of the same video.
-        tau: softmax temperature of the maps.
-    """
-    xy = [expected_xy(F.softmax(x.flatten(2) / tau, -1).view_as(x)) for x in (now, following)]
-    return ((xy[0] - xy[1]) / 4.0).pow(2).sum(-1).mean()
 
 
 def _mode_xy(logits: torch.Tensor) -> torch.Tensor:
@@ -321,24 +303,16 @@ def distill(
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
     try:
         while step < cfg.steps:
-            look, plain, mask, following = get_frames(dataset, cfg.batch_size, cfg.seed, step)
+            look, plain, mask = get_frames(dataset, cfg.batch_size, cfg.seed, step)
             look, plain = look.to(device), plain.to(device)
             n = look.shape[0]
-            temporal = dcfg.temporal > 0 and following is not None
             with torch.no_grad():
                 target = teacher.pi(plain - 0.5)  # (B, P, H, W)
                 if mask is not None:
                     target = masked_target(target, mask.to(device))
             with_plain = dcfg.plain_weight > 0
-            images = torch.cat([look, plain]) if with_plain else look
-            if temporal:
-                images = torch.cat([images, following.to(device)])
-            logits = student.pi(images - 0.5)
-            on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B, 3B or B, P, H, W)
-            steady = (
-                slowness(on_look_logits[:, joints], logits[-n:, joints], dcfg.tau)
-                if temporal else 0 * on_look_logits.sum()
-            )  # fmt: skip
+            logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
+            on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
             if dcfg.match:
                 order = matched_order(on_look_logits, target, groups, dcfg.tau)  # (B, P)
                 on_look_logits = on_look_logits.gather(
@@ -346,16 +320,13 @@ def distill(
                 )
             on_look = distillation_loss(on_look_logits, target, dcfg.tau)
             on_plain = (
-                distillation_loss(logits[n : 2 * n], target, dcfg.tau)
-                if with_plain
-                else 0 * on_look
+                distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
             )
-            total = on_look + dcfg.plain_weight * on_plain + dcfg.temporal * steady
+            total = on_look + dcfg.plain_weight * on_plain
             optimize(cfg, student, optimizer, total)
             step += 1
             moved = (_mode_xy(on_look_logits.detach()) - _mode_xy(target)).norm(dim=-1).mean()
-            parts = dict(total=total, look=on_look, plain=on_plain, moved_px=moved, steady=steady)
-            for k, v in parts.items():
+            for k, v in dict(total=total, look=on_look, plain=on_plain, moved_px=moved).items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             count += 1
             bar.update(1)
@@ -394,11 +365,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output directory of the run")
     parser.add_argument("--steps", type=int, default=4000, help="total steps")
     parser.add_argument("--plain-weight", type=float, default=1.0, help="weight of the plain term")
-    parser.add_argument(
-        "--temporal", type=float, default=0.0,
-        help="weight of a term that keeps each published joint's position from jumping "
-        "between a frame and the next one of its video",
-    )  # fmt: skip
     parser.add_argument(
         "--student-width", type=int, default=0,
         help="a fresh π of this first width (0: the teacher's π, from its weights)",
@@ -445,7 +411,6 @@ def run(args: argparse.Namespace) -> int:
     dcfg = DistillConfig(
         str(args.teacher), plain_weight=args.plain_weight,
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
-        temporal=args.temporal,
     )  # fmt: skip
     try:
         cfg = student_config(dcfg.teacher, args.steps, 3e-4, args.overrides)
