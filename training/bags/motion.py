@@ -185,7 +185,7 @@ class MotionFrames(Dataset):
         self.skipped = SkipStats()
         segment, first_t, last_t = 0, None, None
 
-        def settle(held: _Held) -> None:
+        def settle(held: _Held, window: list[_Held]) -> None:
             masks[held.index] = background_mask(held, window, cfg, size)
 
         with ImageBag(path, topic) as bag:
@@ -204,10 +204,10 @@ class MotionFrames(Dataset):
                 window.append(held)
                 pending.append(held)
                 while t_ns - pending[0].t_ns > 1.5 * cfg.gap_s * 1e9:
-                    settle(pending.popleft())
+                    settle(pending.popleft(), window)
                 window = [h for h in window if t_ns - h.t_ns <= 3 * cfg.gap_s * 1e9]
         for held in pending:
-            settle(held)
+            settle(held, window)
         self.frames = np.stack(frames)  # (N, S, S, 3) uint8
         self.masks = np.stack(masks)  # (N, S, S) bool
 
