@@ -64,7 +64,7 @@ from .train import (
     start_run,
 )
 
-LOG_FIELDS = ("step", "time_s", "frames_per_s", "total", "look", "plain", "moved_px")
+LOG_FIELDS = ("step", "time_s", "frames_per_s", "total", "look", "plain", "moved_px", "pixel")
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,12 @@ class DistillConfig:
             running statistics on the looks' and twins' frames.
         match: on the look, match π's maps to the teacher's within the published joints
             and within the other points (:func:`matched_order`) instead of id by id.
+        canon_width: train a canonicaliser of this width in front of the teacher's frozen
+            π instead of π (:mod:`skeleton_perception.nn.canon`): the look frame redrawn
+            should be its plain twin, pixel by pixel (mean absolute error), and the plain
+            twin redrawn itself; 0: train π.
+        canon_kl: with ``canon_width``, the weight of the KL from the teacher's maps on the
+            twin to π's maps on the redrawn look frame (0: the pixels alone).
     """
 
     teacher: str
@@ -90,6 +96,8 @@ class DistillConfig:
     student_width: int = 0
     batchnorm: str = "frozen"
     match: bool = False
+    canon_width: int = 0
+    canon_kl: float = 0.0
 
 
 class TwinFrames(Dataset):
@@ -231,6 +239,40 @@ def _mode_xy(logits: torch.Tensor) -> torch.Tensor:
     return index_to_xy(logits.flatten(2).argmax(-1), logits.shape[-1])
 
 
+def _pi_step(student, look, plain, target, dcfg: DistillConfig, groups):
+    """π's loss: (total, on_look, on_plain, the look's logits in the target's order)."""
+    n = look.shape[0]
+    with_plain = dcfg.plain_weight > 0
+    logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
+    on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
+    if dcfg.match:
+        order = matched_order(on_look_logits, target, groups, dcfg.tau)  # (B, P)
+        on_look_logits = on_look_logits.gather(1, order[:, :, None, None].expand_as(on_look_logits))
+    on_look = distillation_loss(on_look_logits, target, dcfg.tau)
+    on_plain = distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
+    return on_look + dcfg.plain_weight * on_plain, on_look, on_plain, on_look_logits
+
+
+def _canon_step(student, look, plain, target, dcfg: DistillConfig):
+    """The canonicaliser's loss: (total, on_look, on_plain, pixel, the look's logits).
+
+    ``pixel`` is the mean absolute error of the redrawn look frame against its twin and,
+    with ``plain_weight``, of the redrawn twin against itself; ``on_look`` the KL of the
+    teacher's π on the redrawn look frame (in the loss with ``canon_kl`` only).
+    """
+    n = look.shape[0]
+    with_plain = dcfg.plain_weight > 0
+    drawn = student.canon(torch.cat([look, plain]) if with_plain else look)  # (2B or B, 3, H, W)
+    on_look_px = (drawn[:n] - plain).abs().mean()
+    on_plain_px = (drawn[n:] - plain).abs().mean() if with_plain else 0 * on_look_px
+    pixel = on_look_px + dcfg.plain_weight * on_plain_px
+    with torch.set_grad_enabled(dcfg.canon_kl > 0):
+        on_look_logits = student.pi(drawn[:n] - 0.5)  # (B, P, H, W)
+        on_look = distillation_loss(on_look_logits, target, dcfg.tau)
+    total = pixel + dcfg.canon_kl * on_look if dcfg.canon_kl > 0 else pixel
+    return total, on_look, on_plain_px, pixel, on_look_logits
+
+
 def distill(
     cfg: TrainConfig,
     dcfg: DistillConfig,
@@ -260,7 +302,19 @@ def distill(
     teacher.requires_grad_(False)
     if dcfg.batchnorm not in ("frozen", "train"):
         raise ValueError(f"distill batchnorm: {dcfg.batchnorm!r} is not frozen or train")
-    if dcfg.student_width:
+    if dcfg.canon_width and (dcfg.student_width or dcfg.match):
+        raise ValueError("distill: --canon trains in front of the teacher's π (no "
+                         "--student-width, no --match)")  # fmt: skip
+    if dcfg.canon_width:
+        cfg.model.canon_width = dcfg.canon_width
+        torch.manual_seed(cfg.seed)
+        student = SkeletonModel(cfg.model)
+        missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
+        if unexpected or not all(k.startswith("canon.") for k in missing):
+            raise CheckpointError(f"checkpoint {path}: has a canonicaliser already or does "
+                                  f"not fit ({unexpected or missing})")  # fmt: skip
+        student = student.to(device)
+    elif dcfg.student_width:
         cfg.model.unet_width = dcfg.student_width
         torch.manual_seed(cfg.seed)
         student = SkeletonModel(cfg.model)
@@ -272,12 +326,13 @@ def distill(
         student = student.to(device)
     else:
         student = build_model_from_checkpoint(start, path).to(device)
+    trained = student.canon if dcfg.canon_width else student.pi
     student.requires_grad_(False)
-    student.pi.requires_grad_(True)
+    trained.requires_grad_(True)
     student.eval()
-    if dcfg.batchnorm == "train":
-        student.pi.train()
-    optimizer = torch.optim.Adam(student.pi.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    if dcfg.batchnorm == "train" or dcfg.canon_width:
+        trained.train()
+    optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
     joints = list(cfg.model.joint_ids or [])
     groups = [joints, [i for i in range(cfg.model.num_points) if i not in joints]]
     ckpt_path = out_dir / "checkpoint.pt"
@@ -305,28 +360,25 @@ def distill(
         while step < cfg.steps:
             look, plain, mask = get_frames(dataset, cfg.batch_size, cfg.seed, step)
             look, plain = look.to(device), plain.to(device)
-            n = look.shape[0]
             with torch.no_grad():
                 target = teacher.pi(plain - 0.5)  # (B, P, H, W)
                 if mask is not None:
                     target = masked_target(target, mask.to(device))
-            with_plain = dcfg.plain_weight > 0
-            logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
-            on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
-            if dcfg.match:
-                order = matched_order(on_look_logits, target, groups, dcfg.tau)  # (B, P)
-                on_look_logits = on_look_logits.gather(
-                    1, order[:, :, None, None].expand_as(on_look_logits)
+            if dcfg.canon_width:
+                total, on_look, on_plain, pixel, on_look_logits = _canon_step(
+                    student, look, plain, target, dcfg
                 )
-            on_look = distillation_loss(on_look_logits, target, dcfg.tau)
-            on_plain = (
-                distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
-            )
-            total = on_look + dcfg.plain_weight * on_plain
+            else:
+                pixel = torch.zeros(())
+                total, on_look, on_plain, on_look_logits = _pi_step(
+                    student, look, plain, target, dcfg, groups
+                )
             optimize(cfg, student, optimizer, total)
             step += 1
             moved = (_mode_xy(on_look_logits.detach()) - _mode_xy(target)).norm(dim=-1).mean()
-            for k, v in dict(total=total, look=on_look, plain=on_plain, moved_px=moved).items():
+            for k, v in dict(
+                total=total, look=on_look, plain=on_plain, moved_px=moved, pixel=pixel
+            ).items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             count += 1
             bar.update(1)
@@ -374,6 +426,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on the look, match π's maps to the teacher's as sets (joints, other points)",
     )  # fmt: skip
     parser.add_argument(
+        "--canon", type=int, default=0, metavar="WIDTH",
+        help="train a canonicaliser of this width in front of the teacher's π (0: train π)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--canon-kl", type=float, default=0.0,
+        help="with --canon: weight of the teacher's maps on the redrawn frame (0: pixels only)",
+    )  # fmt: skip
+    parser.add_argument(
         "--batchnorm", choices=("frozen", "train"), default="frozen",
         help="π's BatchNorm: the teacher's statistics, or batch statistics while training",
     )  # fmt: skip
@@ -411,6 +471,7 @@ def run(args: argparse.Namespace) -> int:
     dcfg = DistillConfig(
         str(args.teacher), plain_weight=args.plain_weight,
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
+        canon_width=args.canon, canon_kl=args.canon_kl,
     )  # fmt: skip
     try:
         cfg = student_config(dcfg.teacher, args.steps, 3e-4, args.overrides)
