@@ -29,6 +29,7 @@ killed run. Outputs in ``--out``: ``config.yaml``, ``log.csv``, ``checkpoint.pt`
 from __future__ import annotations
 
 import argparse
+import bisect
 import sys
 import time
 from collections.abc import Sequence
@@ -86,6 +87,8 @@ class DistillConfig:
             π instead of π (:mod:`skeleton_perception.nn.canon`): the look frame redrawn
             should be its plain twin, pixel by pixel (mean absolute error), and the plain
             twin redrawn itself; 0: train π.
+        episode_frames: draw each step's frames this many from one episode; with
+            ``match``, the frames of an episode share one assignment.
         canon_kl: with ``canon_width``, the weight of the KL from the teacher's maps on the
             twin to π's maps on the redrawn look frame (0: the pixels alone).
     """
@@ -98,6 +101,7 @@ class DistillConfig:
     match: bool = False
     canon_width: int = 0
     canon_kl: float = 0.0
+    episode_frames: int = 1
 
 
 class TwinFrames(Dataset):
@@ -158,18 +162,44 @@ class TwinFrames(Dataset):
         return {"look": look, "plain": plain}
 
 
-def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int):
+def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int, per_episode: int = 1):
     """The frames of ``step``, by ``(seed, step)`` only.
+
+    With ``per_episode`` K > 1, ``batch_size // K`` frames are drawn and each brings K - 1
+    more frames of its own episode (of a :class:`TwinFrames` or a concatenation of them).
 
     Returns:
         look, plain: (B, 3, H, W); mask: (B, H, W) bool where no point may sit (items
-        with a ``mask``, :class:`~.bags.motion.MotionFrames`), else None.
+        with a ``mask``, :class:`~.bags.motion.MotionFrames`), else None; episode: (B,)
+        int64, frames with the same value come from the same episode.
     """
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    items = [dataset[i] for i in torch.randint(len(dataset), (batch_size,), generator=g).tolist()]
+    if per_episode <= 1:
+        picks = torch.randint(len(dataset), (batch_size,), generator=g).tolist()
+        episode = torch.arange(batch_size)
+    else:
+        picks = []
+        firsts = torch.randint(len(dataset), (max(1, batch_size // per_episode),), generator=g)
+        for k in firsts.tolist():
+            start, frames = _episode_of(dataset, k)
+            ts = torch.randint(frames, (per_episode,), generator=g)
+            picks += [start + t for t in ts.tolist()]
+        episode = torch.arange(len(firsts)).repeat_interleave(per_episode)
+    items = [dataset[i] for i in picks]
     look, plain = (torch.stack([it[key] for it in items]) for key in ("look", "plain"))
     mask = torch.stack([it["mask"] for it in items]) if "mask" in items[0] else None
-    return look, plain, mask
+    return look, plain, mask, episode
+
+
+def _episode_of(dataset: Dataset, k: int) -> tuple[int, int]:
+    """Item ``k``'s episode in ``dataset``: (the index of its first frame, its frames)."""
+    offset = 0
+    if isinstance(dataset, ConcatDataset):
+        part = bisect.bisect_right(dataset.cumulative_sizes, k)
+        offset = dataset.cumulative_sizes[part - 1] if part else 0
+        dataset = dataset.datasets[part]
+    frames = dataset.num_frames
+    return offset + (k - offset) // frames * frames, frames
 
 
 def masked_target(teacher: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -204,7 +234,11 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float =
 
 
 def matched_order(
-    student: torch.Tensor, teacher: torch.Tensor, groups: Sequence[Sequence[int]], tau: float = 1.0
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    groups: Sequence[Sequence[int]],
+    tau: float = 1.0,
+    episode: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per frame, which student map takes each teacher map: (B, P) indices.
 
@@ -219,18 +253,24 @@ def matched_order(
         teacher: (B, P, H, W) teacher logits.
         groups: disjoint lists of point ids.
         tau: softmax temperature of both maps.
+        episode: (B,) frames with the same value share one assignment, the one with the
+            least cross entropy summed over them (π keeps its numbering through an
+            episode, as the metric matches ids once per episode); None: every frame its own.
     """
     s = F.log_softmax(student.detach().flatten(2) / tau, dim=-1)  # (B, P, H*W)
     t = F.softmax(teacher.flatten(2) / tau, dim=-1)
     cost = -(t @ s.transpose(1, 2)).cpu().numpy()  # (B, P teacher, P student)
+    episode = np.arange(len(cost)) if episode is None else episode.cpu().numpy()
     order = np.tile(np.arange(student.shape[1]), (student.shape[0], 1))  # (B, P)
-    for b in range(student.shape[0]):
+    for e in np.unique(episode):
+        frames = episode == e
+        summed = cost[frames].sum(0)  # (P, P)
         for group in groups:
             g = np.asarray(group, dtype=np.int64)
             if g.size == 0:
                 continue
-            rows, cols = linear_sum_assignment(cost[b][np.ix_(g, g)])
-            order[b, g[rows]] = g[cols]
+            rows, cols = linear_sum_assignment(summed[np.ix_(g, g)])
+            order[np.ix_(frames, g[rows])] = g[cols]
     return torch.from_numpy(order).to(student.device)
 
 
@@ -239,14 +279,14 @@ def _mode_xy(logits: torch.Tensor) -> torch.Tensor:
     return index_to_xy(logits.flatten(2).argmax(-1), logits.shape[-1])
 
 
-def _pi_step(student, look, plain, target, dcfg: DistillConfig, groups):
+def _pi_step(student, look, plain, target, dcfg: DistillConfig, groups, episode):
     """π's loss: (total, on_look, on_plain, the look's logits in the target's order)."""
     n = look.shape[0]
     with_plain = dcfg.plain_weight > 0
     logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
     on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
     if dcfg.match:
-        order = matched_order(on_look_logits, target, groups, dcfg.tau)  # (B, P)
+        order = matched_order(on_look_logits, target, groups, dcfg.tau, episode)  # (B, P)
         on_look_logits = on_look_logits.gather(1, order[:, :, None, None].expand_as(on_look_logits))
     on_look = distillation_loss(on_look_logits, target, dcfg.tau)
     on_plain = distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
@@ -302,6 +342,9 @@ def distill(
     teacher.requires_grad_(False)
     if dcfg.batchnorm not in ("frozen", "train"):
         raise ValueError(f"distill batchnorm: {dcfg.batchnorm!r} is not frozen or train")
+    if dcfg.episode_frames < 1 or cfg.batch_size % dcfg.episode_frames:
+        raise ValueError(f"distill: --episode-frames {dcfg.episode_frames} does not divide "
+                         f"the batch of {cfg.batch_size} frames")  # fmt: skip
     if dcfg.canon_width and (dcfg.student_width or dcfg.match):
         raise ValueError("distill: --canon trains in front of the teacher's π (no "
                          "--student-width, no --match)")  # fmt: skip
@@ -358,7 +401,9 @@ def distill(
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True)
     try:
         while step < cfg.steps:
-            look, plain, mask = get_frames(dataset, cfg.batch_size, cfg.seed, step)
+            look, plain, mask, episode = get_frames(
+                dataset, cfg.batch_size, cfg.seed, step, dcfg.episode_frames
+            )
             look, plain = look.to(device), plain.to(device)
             with torch.no_grad():
                 target = teacher.pi(plain - 0.5)  # (B, P, H, W)
@@ -371,7 +416,7 @@ def distill(
             else:
                 pixel = torch.zeros(())
                 total, on_look, on_plain, on_look_logits = _pi_step(
-                    student, look, plain, target, dcfg, groups
+                    student, look, plain, target, dcfg, groups, episode
                 )
             optimize(cfg, student, optimizer, total)
             step += 1
@@ -426,6 +471,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on the look, match π's maps to the teacher's as sets (joints, other points)",
     )  # fmt: skip
     parser.add_argument(
+        "--episode-frames", type=int, default=1, metavar="K",
+        help="frames drawn K per episode; with --match an episode's frames share one matching",
+    )  # fmt: skip
+    parser.add_argument(
         "--canon", type=int, default=0, metavar="WIDTH",
         help="train a canonicaliser of this width in front of the teacher's π (0: train π)",
     )  # fmt: skip
@@ -471,7 +520,7 @@ def run(args: argparse.Namespace) -> int:
     dcfg = DistillConfig(
         str(args.teacher), plain_weight=args.plain_weight,
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
-        canon_width=args.canon, canon_kl=args.canon_kl,
+        canon_width=args.canon, canon_kl=args.canon_kl, episode_frames=args.episode_frames,
     )  # fmt: skip
     try:
         cfg = student_config(dcfg.teacher, args.steps, 3e-4, args.overrides)
