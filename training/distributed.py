@@ -149,6 +149,10 @@ def process_group(world: World, device: torch.device) -> Iterator[None]:
     )
     try:
         yield
+        # Every process done with its collectives before any tears the group down (a
+        # torchrun worker once aborted at exit, "terminate called without an active
+        # exception", while its peer was still finishing).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
