@@ -9,7 +9,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from skeleton_perception.training.distill import TwinFrames, distillation_loss, matched_order
+from skeleton_perception.training.distill import (
+    TwinFrames,
+    _episode_of,
+    distillation_loss,
+    get_frames,
+    matched_order,
+)
 from skeleton_perception.training.sim.appearance import BROAD, HELDOUT, TRAINING
 from skeleton_perception.training.sim.datasets import episode_seed, get_dataset
 from skeleton_perception.training.sim.episode import EpisodeConfig, open_episode
@@ -141,6 +147,49 @@ def test_matched_order_undoes_a_permutation_within_each_group_only():
     across = teacher[:, [1, 0, 2, 3, 4, 5]]
     order = matched_order(across, teacher, groups)
     assert not torch.equal(across.gather(1, order[:, :, None, None].expand_as(across)), teacher)
+
+
+def test_matched_order_shares_one_assignment_per_episode():
+    torch.manual_seed(2)
+    teacher = torch.randn(4, 4, 8, 8) * 4  # (B, P, H, W)
+    groups = [[0, 1, 2, 3]]
+    swap, same = [1, 0, 2, 3], [0, 1, 2, 3]
+    perms = [swap, swap, same, same]  # frames 0-2: episode 0, frame 3: episode 1
+    student = torch.stack([teacher[b, perms[b]] for b in range(4)])
+    alone = matched_order(student, teacher, groups)  # every frame its own assignment
+    assert alone.tolist() == [swap, swap, same, same]
+    shared = matched_order(student, teacher, groups, episode=torch.tensor([0, 0, 0, 1]))
+    # Episode 0 takes the assignment that fits two of its three frames, for all three.
+    assert shared.tolist() == [swap, swap, swap, same]
+
+
+def test_episode_frames_draw_whole_episodes_and_share_the_matching(pair, tmp_path, capsys):
+    from torch.utils.data import ConcatDataset
+
+    look, twin = pair
+    frames = TwinFrames(look, twin)  # 2 episodes of 6 frames
+    both = ConcatDataset([frames, frames])
+    assert [_episode_of(both, k) for k in (0, 5, 6, 11, 12, 23)] == [
+        (0, 6), (0, 6), (6, 6), (6, 6), (12, 6), (18, 6)
+    ]  # fmt: skip
+    images, _, _, episode = get_frames(both, 8, seed=0, step=3, per_episode=4)
+    assert episode.tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
+    firsts = {tuple(_episode_of(both, k)) for k in range(len(both))}
+    for group in (images[:4], images[4:]):  # each group's frames belong to one episode
+        owners = [
+            {s for s, n in firsts if any(torch.equal(img, both[s + t]["look"]) for t in range(n))}
+            for img in group
+        ]
+        assert set.intersection(*owners)
+    run = tmp_path / "episodes"
+    args = ["distill", "--data", str(look), "--twin", str(twin), "--out", str(run), "--no-progress",
+            "--match", "--episode-frames", "4", "--steps", "4", "--set", "threads=1", "log_every=2",
+            "ckpt_every=2"]  # fmt: skip
+    assert main(args) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["metadata"]["distill"]["episode_frames"] == 4
+    args[args.index("--episode-frames") + 1] = "3"  # does not divide the batch of 8
+    assert main(args) == 2
+    assert "--episode-frames 3" in capsys.readouterr().err
 
 
 def _rows(run):

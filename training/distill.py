@@ -65,7 +65,7 @@ from .train import (
     start_run,
 )
 
-LOG_FIELDS = ("step", "time_s", "frames_per_s", "total", "look", "plain", "moved_px", "pixel")
+LOG_FIELDS = ("step", "time_s", "frames_per_s", "total", "look", "plain", "moved_px")
 
 
 @dataclass(frozen=True)
@@ -83,14 +83,8 @@ class DistillConfig:
             running statistics on the looks' and twins' frames.
         match: on the look, match π's maps to the teacher's within the published joints
             and within the other points (:func:`matched_order`) instead of id by id.
-        canon_width: train a canonicaliser of this width in front of the teacher's frozen
-            π instead of π (:mod:`skeleton_perception.nn.canon`): the look frame redrawn
-            should be its plain twin, pixel by pixel (mean absolute error), and the plain
-            twin redrawn itself; 0: train π.
         episode_frames: draw each step's frames this many from one episode; with
             ``match``, the frames of an episode share one assignment.
-        canon_kl: with ``canon_width``, the weight of the KL from the teacher's maps on the
-            twin to π's maps on the redrawn look frame (0: the pixels alone).
     """
 
     teacher: str
@@ -99,8 +93,6 @@ class DistillConfig:
     student_width: int = 0
     batchnorm: str = "frozen"
     match: bool = False
-    canon_width: int = 0
-    canon_kl: float = 0.0
     episode_frames: int = 1
 
 
@@ -279,40 +271,6 @@ def _mode_xy(logits: torch.Tensor) -> torch.Tensor:
     return index_to_xy(logits.flatten(2).argmax(-1), logits.shape[-1])
 
 
-def _pi_step(student, look, plain, target, dcfg: DistillConfig, groups, episode):
-    """π's loss: (total, on_look, on_plain, the look's logits in the target's order)."""
-    n = look.shape[0]
-    with_plain = dcfg.plain_weight > 0
-    logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
-    on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
-    if dcfg.match:
-        order = matched_order(on_look_logits, target, groups, dcfg.tau, episode)  # (B, P)
-        on_look_logits = on_look_logits.gather(1, order[:, :, None, None].expand_as(on_look_logits))
-    on_look = distillation_loss(on_look_logits, target, dcfg.tau)
-    on_plain = distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
-    return on_look + dcfg.plain_weight * on_plain, on_look, on_plain, on_look_logits
-
-
-def _canon_step(student, look, plain, target, dcfg: DistillConfig):
-    """The canonicaliser's loss: (total, on_look, on_plain, pixel, the look's logits).
-
-    ``pixel`` is the mean absolute error of the redrawn look frame against its twin and,
-    with ``plain_weight``, of the redrawn twin against itself; ``on_look`` the KL of the
-    teacher's π on the redrawn look frame (in the loss with ``canon_kl`` only).
-    """
-    n = look.shape[0]
-    with_plain = dcfg.plain_weight > 0
-    drawn = student.canon(torch.cat([look, plain]) if with_plain else look)  # (2B or B, 3, H, W)
-    on_look_px = (drawn[:n] - plain).abs().mean()
-    on_plain_px = (drawn[n:] - plain).abs().mean() if with_plain else 0 * on_look_px
-    pixel = on_look_px + dcfg.plain_weight * on_plain_px
-    with torch.set_grad_enabled(dcfg.canon_kl > 0):
-        on_look_logits = student.pi(drawn[:n] - 0.5)  # (B, P, H, W)
-        on_look = distillation_loss(on_look_logits, target, dcfg.tau)
-    total = pixel + dcfg.canon_kl * on_look if dcfg.canon_kl > 0 else pixel
-    return total, on_look, on_plain_px, pixel, on_look_logits
-
-
 def distill(
     cfg: TrainConfig,
     dcfg: DistillConfig,
@@ -342,22 +300,7 @@ def distill(
     teacher.requires_grad_(False)
     if dcfg.batchnorm not in ("frozen", "train"):
         raise ValueError(f"distill batchnorm: {dcfg.batchnorm!r} is not frozen or train")
-    if dcfg.episode_frames < 1 or cfg.batch_size % dcfg.episode_frames:
-        raise ValueError(f"distill: --episode-frames {dcfg.episode_frames} does not divide "
-                         f"the batch of {cfg.batch_size} frames")  # fmt: skip
-    if dcfg.canon_width and (dcfg.student_width or dcfg.match):
-        raise ValueError("distill: --canon trains in front of the teacher's π (no "
-                         "--student-width, no --match)")  # fmt: skip
-    if dcfg.canon_width:
-        cfg.model.canon_width = dcfg.canon_width
-        torch.manual_seed(cfg.seed)
-        student = SkeletonModel(cfg.model)
-        missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
-        if unexpected or not all(k.startswith("canon.") for k in missing):
-            raise CheckpointError(f"checkpoint {path}: has a canonicaliser already or does "
-                                  f"not fit ({unexpected or missing})")  # fmt: skip
-        student = student.to(device)
-    elif dcfg.student_width:
+    if dcfg.student_width:
         cfg.model.unet_width = dcfg.student_width
         torch.manual_seed(cfg.seed)
         student = SkeletonModel(cfg.model)
@@ -369,13 +312,12 @@ def distill(
         student = student.to(device)
     else:
         student = build_model_from_checkpoint(start, path).to(device)
-    trained = student.canon if dcfg.canon_width else student.pi
     student.requires_grad_(False)
-    trained.requires_grad_(True)
+    student.pi.requires_grad_(True)
     student.eval()
-    if dcfg.batchnorm == "train" or dcfg.canon_width:
-        trained.train()
-    optimizer = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    if dcfg.batchnorm == "train":
+        student.pi.train()
+    optimizer = torch.optim.Adam(student.pi.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
     joints = list(cfg.model.joint_ids or [])
     groups = [joints, [i for i in range(cfg.model.num_points) if i not in joints]]
     ckpt_path = out_dir / "checkpoint.pt"
@@ -405,25 +347,28 @@ def distill(
                 dataset, cfg.batch_size, cfg.seed, step, dcfg.episode_frames
             )
             look, plain = look.to(device), plain.to(device)
+            n = look.shape[0]
             with torch.no_grad():
                 target = teacher.pi(plain - 0.5)  # (B, P, H, W)
                 if mask is not None:
                     target = masked_target(target, mask.to(device))
-            if dcfg.canon_width:
-                total, on_look, on_plain, pixel, on_look_logits = _canon_step(
-                    student, look, plain, target, dcfg
+            with_plain = dcfg.plain_weight > 0
+            logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
+            on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
+            if dcfg.match:
+                order = matched_order(on_look_logits, target, groups, dcfg.tau, episode)
+                on_look_logits = on_look_logits.gather(
+                    1, order[:, :, None, None].expand_as(on_look_logits)
                 )
-            else:
-                pixel = torch.zeros(())
-                total, on_look, on_plain, on_look_logits = _pi_step(
-                    student, look, plain, target, dcfg, groups, episode
-                )
+            on_look = distillation_loss(on_look_logits, target, dcfg.tau)
+            on_plain = (
+                distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
+            )
+            total = on_look + dcfg.plain_weight * on_plain
             optimize(cfg, student, optimizer, total)
             step += 1
             moved = (_mode_xy(on_look_logits.detach()) - _mode_xy(target)).norm(dim=-1).mean()
-            for k, v in dict(
-                total=total, look=on_look, plain=on_plain, moved_px=moved, pixel=pixel
-            ).items():
+            for k, v in dict(total=total, look=on_look, plain=on_plain, moved_px=moved).items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             count += 1
             bar.update(1)
@@ -475,14 +420,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="frames drawn K per episode; with --match an episode's frames share one matching",
     )  # fmt: skip
     parser.add_argument(
-        "--canon", type=int, default=0, metavar="WIDTH",
-        help="train a canonicaliser of this width in front of the teacher's π (0: train π)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--canon-kl", type=float, default=0.0,
-        help="with --canon: weight of the teacher's maps on the redrawn frame (0: pixels only)",
-    )  # fmt: skip
-    parser.add_argument(
         "--batchnorm", choices=("frozen", "train"), default="frozen",
         help="π's BatchNorm: the teacher's statistics, or batch statistics while training",
     )  # fmt: skip
@@ -520,10 +457,13 @@ def run(args: argparse.Namespace) -> int:
     dcfg = DistillConfig(
         str(args.teacher), plain_weight=args.plain_weight,
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
-        canon_width=args.canon, canon_kl=args.canon_kl, episode_frames=args.episode_frames,
+        episode_frames=args.episode_frames,
     )  # fmt: skip
     try:
         cfg = student_config(dcfg.teacher, args.steps, 3e-4, args.overrides)
+        if args.episode_frames < 1 or cfg.batch_size % args.episode_frames:
+            raise ValueError(f"--episode-frames {args.episode_frames} does not divide the "
+                             f"batch of {cfg.batch_size} frames")  # fmt: skip
         parts = [TwinFrames(d, t) for d, t in zip(args.data, args.twin, strict=True)]
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"distill: {err}", file=sys.stderr)

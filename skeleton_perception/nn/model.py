@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from .background import BackgroundNet
-from .canon import Canonicaliser
 from .dictconfig import DictConfig
 from .npt import NeuralPointTransporter
 from .points import (
@@ -60,8 +59,6 @@ class ModelConfig(DictConfig):
             joints in every image, linked by the tree that best follows the object in the
             image, :func:`~skeleton_perception.nn.structure_search.tree_skeleton`).
         search: the searched objective's weights (``structure = "search"``).
-        canon_width: first width of the canonicaliser that redraws every frame in the
-            plain look before π sees it (:mod:`.canon`); 0: none, π sees the frame.
         joint_ids: the joints of ``structure = "fixed"``: the point ids that the skeletons
             searched over whole training episodes link most often
             (``skeleton-perception select-joints``, docs/model.md).
@@ -93,7 +90,6 @@ class ModelConfig(DictConfig):
     structure: str = "psi"
     search: SearchConfig = field(default_factory=SearchConfig)
     joint_ids: list[int] = field(default_factory=list)
-    canon_width: int = 0
 
     def __post_init__(self):
         if self.point_repr not in POINT_REPRS:
@@ -116,8 +112,6 @@ class ModelConfig(DictConfig):
                 "model.structure 'fixed' needs model.joint_ids: at least 2 distinct point ids "
                 f"in [0, {self.num_points}), got {self.joint_ids}"
             )
-        if self.canon_width < 0:
-            raise ValueError(f"model.canon_width must be >= 0, got {self.canon_width}")
         if self.image_size % 16:
             raise ValueError(f"model.image_size must be divisible by 16, got {self.image_size}")
 
@@ -151,14 +145,11 @@ class SkeletonModel(nn.Module):
             cfg.bg_width, cfg.bg_latent, cfg.bg_input_size, cfg.image_size
         )
         self.npt = NeuralPointTransporter(cfg.splat_sigma, cfg.composite_gamma, cfg.composite_bg)
-        self.canon = Canonicaliser(cfg.canon_width) if cfg.canon_width else None
 
     def points(
         self, images: torch.Tensor, sample: bool = True, tau: float | None = None
     ) -> PointSet:
         """(B, 3, H, W) images in [0, 1] -> their points."""
-        if self.canon is not None:
-            images = self.canon(images)
         logits = self.pi(images - 0.5)
         if logits.dtype == torch.bfloat16:  # bf16 autocast (training): sample in float32,
             logits = logits.float()  # a bf16 uniform has 8 bits, too few for Gumbel noise
