@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|onward|adapt|shipped|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|onward|episode|adapt|shipped|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -73,6 +73,17 @@ default_3d_rows() {
   $SP eval-3d --out results/skeleton3d-cartpoles.json --figure docs/images/skeleton_3d.png
 }
 FAMILIES=(cartpoles swimmers spiders mwhc)
+# from_export RUN: runs/distill/RUN starts from F, the default shipped in sessions 14-16
+# (exported at step 33,000; git 1e32370), in float32 with a fresh Adam.
+from_export() {
+  mkdir -p "runs/distill/$1"
+  [ -f runs/distill/F.pt ] || git show 1e32370:skeleton_perception/weights/default.pt > runs/distill/F.pt
+  [ -f "runs/distill/$1/checkpoint.pt" ] || .venv/bin/python -c "import sys
+from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
+c = load_checkpoint('runs/distill/F.pt')
+save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict(), c['config'],
+                step=c['step'])" "runs/distill/$1/checkpoint.pt"
+}
 looks_rows() {
   local d look data split
   for d in "${FAMILIES[@]}"; do
@@ -137,7 +148,7 @@ look_and_twin() {
 }
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward adapt shipped finetune report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward adapt episode shipped finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -785,15 +796,6 @@ onward)
   # 3.7 steps/s), scored at 51,750 steps; it missed its rule and F stays. The session's runs/
   # had not survived, so F2 starts from the exported default's weights with a fresh Adam
   # (what was run; `cp -r runs/distill/s14-F runs/distill/s15-F2` would keep Adam's state).
-  # from_export RUN: runs/distill/RUN starts from the exported default (step 33,000).
-  from_export() {
-    mkdir -p "runs/distill/$1"
-    [ -f "runs/distill/$1/checkpoint.pt" ] || .venv/bin/python -c "import sys
-from skeleton_perception.checkpoint import build_model_from_checkpoint, load_checkpoint, save_checkpoint
-c = load_checkpoint('skeleton_perception/weights/default.pt')
-save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict(), c['config'],
-                step=c['step'])" "runs/distill/$1/checkpoint.pt"
-  }
   from_export s15-F2
   $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --out runs/distill/s15-F2 --steps 51750 \
     --set threads=1 lr=0.001 ckpt_every=250
@@ -811,6 +813,33 @@ save_checkpoint(sys.argv[1], build_model_from_checkpoint(c).float().state_dict()
     val4 "runs/distill/$run/checkpoint.pt" "$run"
     aval "runs/distill/$run/checkpoint.pt" "$run"
   done
+  ;;
+episode)
+  # Issue 16 (session 17, docs/notebook/appearance.md): probes E4 and E8, F's recipe from F
+  # with each batch drawn as K frames of 8/K episodes and the look's matching shared by an
+  # episode's frames (`--episode-frames`), one thread each side by side, stopped at 51,000
+  # steps (about 70 minutes). E4 met the rule fixed before the runs and is shipped; then
+  # run the shipped and finetune stages.
+  from_export s17-E4
+  from_export s17-E8
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --episode-frames 4 --out runs/distill/s17-E4 \
+    --steps 51000 --set threads=1 lr=0.001 ckpt_every=250 &
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --episode-frames 8 --out runs/distill/s17-E8 \
+    --steps 51000 --set threads=1 lr=0.001 ckpt_every=250
+  wait "$!"  # the background run's status (set -e stops on its failure)
+  rule_scores s17-E4
+  rule_scores s17-E8
+  $SP export runs/distill/s17-E4 --after-model runs/distill/F.pt \
+    --out skeleton_perception/weights/default.pt
+  # export counts the run's whole step counter, which went on from F's 33,000: the total
+  # becomes F's 52,400 plus E4's own 18,000.
+  .venv/bin/python -c "import torch
+from skeleton_perception.checkpoint import save_checkpoint
+p = 'skeleton_perception/weights/default.pt'
+c, f = (torch.load(x, weights_only=True) for x in (p, 'runs/distill/F.pt'))
+m = dict(c['metadata'], total_steps=f['metadata']['total_steps'] + c['step'] - f['step'],
+         started_from='skeleton_perception/weights/default.pt (the shipped F, 33,000 steps)')
+save_checkpoint(p, c['model'], c['config'], c['step'], c.get('optimizer'), metadata=m)"
   ;;
 adapt)
   # Issue 16 (session 15, docs/notebook/appearance.md): `adapt` on a held-out-look bag (π
@@ -853,6 +882,6 @@ shipped)
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, onward, adapt, shipped, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, onward, episode, adapt, shipped, report, all)" >&2; exit 2 ;;
 esac
 done
