@@ -15,7 +15,9 @@ give the same location maps on the randomised frame. The student also sees the p
 itself with the same target, so its plain-look output stays the teacher's
 (``plain_weight``). Only π is trained; ψ, B and the published joints
 are the teacher's. ``--match`` scores the randomised frame's maps against the teacher's as
-point sets (:func:`matched_order`), ``--student-width`` trains a fresh π of another width.
+point sets (:func:`matched_order`), ``--episode-frames K`` draws the batch K frames per
+episode and shares that matching among them (one numbering through a video),
+``--student-width`` trains a fresh π of another width.
 
 Per step: ``batch_size`` frames drawn by ``(seed, step)`` from the (randomised, twin)
 pairs, the loss (:func:`distillation_loss`), Adam with the training loop's clipping. The
