@@ -87,6 +87,8 @@ class DistillConfig:
             and within the other points (:func:`matched_order`) instead of id by id.
         episode_frames: draw each step's frames this many from one episode; with
             ``match``, the frames of an episode share one assignment.
+        match_plain: match the plain twin's maps to the teacher's too (by default they are
+            scored id by id, which keeps the teacher's numbering on the plain look).
     """
 
     teacher: str
@@ -96,6 +98,7 @@ class DistillConfig:
     batchnorm: str = "frozen"
     match: bool = False
     episode_frames: int = 1
+    match_plain: bool = False
 
 
 class TwinFrames(Dataset):
@@ -363,8 +366,14 @@ def distill(
                     1, order[:, :, None, None].expand_as(on_look_logits)
                 )
             on_look = distillation_loss(on_look_logits, target, dcfg.tau)
+            on_plain_logits = logits[n:]  # (B or 0, P, H, W)
+            if with_plain and dcfg.match_plain:
+                order = matched_order(on_plain_logits, target, groups, dcfg.tau, episode)
+                on_plain_logits = on_plain_logits.gather(
+                    1, order[:, :, None, None].expand_as(on_plain_logits)
+                )
             on_plain = (
-                distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
+                distillation_loss(on_plain_logits, target, dcfg.tau) if with_plain else 0 * on_look
             )
             total = on_look + dcfg.plain_weight * on_plain
             optimize(cfg, student, optimizer, total)
@@ -418,6 +427,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on the look, match π's maps to the teacher's as sets (joints, other points)",
     )  # fmt: skip
     parser.add_argument(
+        "--match-plain", action="store_true",
+        help="match the plain twin's maps to the teacher's as sets too (default: id by id)",
+    )  # fmt: skip
+    parser.add_argument(
         "--episode-frames", type=int, default=1, metavar="K",
         help="frames drawn K per episode; with --match an episode's frames share one matching",
     )  # fmt: skip
@@ -459,7 +472,7 @@ def run(args: argparse.Namespace) -> int:
     dcfg = DistillConfig(
         str(args.teacher), plain_weight=args.plain_weight,
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
-        episode_frames=args.episode_frames,
+        episode_frames=args.episode_frames, match_plain=args.match_plain,
     )  # fmt: skip
     try:
         cfg = student_config(dcfg.teacher, args.steps, 3e-4, args.overrides)
