@@ -89,6 +89,8 @@ class DistillConfig:
             ``match``, the frames of an episode share one assignment.
         match_plain: match the plain twin's maps to the teacher's too (by default they are
             scored id by id, which keeps the teacher's numbering on the plain look).
+        episode_window: with ``episode_frames``, draw an episode's frames within this many
+            consecutive frames (0: anywhere in the episode).
     """
 
     teacher: str
@@ -99,6 +101,7 @@ class DistillConfig:
     match: bool = False
     episode_frames: int = 1
     match_plain: bool = False
+    episode_window: int = 0
 
 
 class TwinFrames(Dataset):
@@ -159,11 +162,14 @@ class TwinFrames(Dataset):
         return {"look": look, "plain": plain}
 
 
-def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int, per_episode: int = 1):
+def get_frames(
+    dataset: Dataset, batch_size: int, seed: int, step: int, per_episode: int = 1, window: int = 0
+):
     """The frames of ``step``, by ``(seed, step)`` only.
 
     With ``per_episode`` K > 1, ``batch_size // K`` frames are drawn and each brings K - 1
-    more frames of its own episode (of a :class:`TwinFrames` or a concatenation of them).
+    more frames of its own episode (of a :class:`TwinFrames` or a concatenation of them),
+    all within ``window`` consecutive frames around the first (0: anywhere in the episode).
 
     Returns:
         look, plain: (B, 3, H, W); mask: (B, H, W) bool where no point may sit (items
@@ -179,7 +185,9 @@ def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int, per_epis
         firsts = torch.randint(len(dataset), (max(1, batch_size // per_episode),), generator=g)
         for k in firsts.tolist():
             start, frames = _episode_of(dataset, k)
-            ts = torch.randint(frames, (per_episode,), generator=g)
+            span = min(window or frames, frames)
+            low = min(max(k - start - span // 2, 0), frames - span)
+            ts = low + torch.randint(span, (per_episode,), generator=g)
             picks += [start + t for t in ts.tolist()]
         episode = torch.arange(len(firsts)).repeat_interleave(per_episode)
     items = [dataset[i] for i in picks]
@@ -349,7 +357,7 @@ def distill(
     try:
         while step < cfg.steps:
             look, plain, mask, episode = get_frames(
-                dataset, cfg.batch_size, cfg.seed, step, dcfg.episode_frames
+                dataset, cfg.batch_size, cfg.seed, step, dcfg.episode_frames, dcfg.episode_window
             )
             look, plain = look.to(device), plain.to(device)
             n = look.shape[0]
@@ -427,6 +435,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on the look, match π's maps to the teacher's as sets (joints, other points)",
     )  # fmt: skip
     parser.add_argument(
+        "--episode-window", type=int, default=0, metavar="W",
+        help="with --episode-frames, an episode's frames come from W consecutive frames",
+    )  # fmt: skip
+    parser.add_argument(
         "--match-plain", action="store_true",
         help="match the plain twin's maps to the teacher's as sets too (default: id by id)",
     )  # fmt: skip
@@ -473,6 +485,7 @@ def run(args: argparse.Namespace) -> int:
         str(args.teacher), plain_weight=args.plain_weight,
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
         episode_frames=args.episode_frames, match_plain=args.match_plain,
+        episode_window=args.episode_window,
     )  # fmt: skip
     try:
         cfg = student_config(dcfg.teacher, args.steps, 3e-4, args.overrides)
