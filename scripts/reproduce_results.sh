@@ -831,15 +831,6 @@ episode)
   rule_scores s17-E8
   $SP export runs/distill/s17-E4 --after-model runs/distill/F.pt \
     --out skeleton_perception/weights/default.pt
-  # export counts the run's whole step counter, which went on from F's 33,000: the total
-  # becomes F's 52,400 plus E4's own 18,000.
-  .venv/bin/python -c "import torch
-from skeleton_perception.checkpoint import save_checkpoint
-p = 'skeleton_perception/weights/default.pt'
-c, f = (torch.load(x, weights_only=True) for x in (p, 'runs/distill/F.pt'))
-m = dict(c['metadata'], total_steps=f['metadata']['total_steps'] + c['step'] - f['step'],
-         started_from='skeleton_perception/weights/default.pt (the shipped F, 33,000 steps)')
-save_checkpoint(p, c['model'], c['config'], c['step'], c.get('optimizer'), metadata=m)"
   ;;
 adapt)
   # Issue 16 (session 15, docs/notebook/appearance.md): `adapt` on a held-out-look bag (π

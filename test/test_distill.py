@@ -230,6 +230,30 @@ def test_distill_trains_pi_only_and_resumes(pair, tmp_path, capsys):
     assert load_checkpoint(run / "checkpoint.pt")["optimizer"]["param_groups"][0]["lr"] == 1e-4
 
 
+def test_a_run_from_an_exported_model_counts_only_its_own_steps(pair, tmp_path):
+    """A run started from a shipped model goes on counting from its step; export adds only
+    the run's own steps to the shipped model's record."""
+    from skeleton_perception.checkpoint import save_checkpoint
+
+    look, twin = pair
+    run, shipped = tmp_path / "run", load_checkpoint(DEFAULT_WEIGHTS)
+    start = shipped["step"]
+    model = build_model_from_checkpoint(shipped).float()
+    save_checkpoint(run / "checkpoint.pt", model.state_dict(), shipped["config"], start)
+    args = ["distill", "--data", str(look), "--twin", str(twin), "--out", str(run),
+            "--no-progress", "--resume", "--set", "threads=1", "log_every=3",
+            "ckpt_every=3"]  # fmt: skip
+    for steps in (6, 9):  # the second call resumes the run's own checkpoint
+        assert main([*args, "--steps", str(start + steps)]) == 0
+        ckpt = load_checkpoint(run / "checkpoint.pt")
+        assert (ckpt["step"], ckpt["metadata"]["first_step"]) == (start + steps, start)
+    out = tmp_path / "model.pt"
+    assert main(["export", str(run), "--after-model", str(DEFAULT_WEIGHTS), "--out", str(out)]) == 0
+    meta = load_checkpoint(out)["metadata"]
+    assert meta["total_steps"] == shipped["metadata"]["total_steps"] + 9
+    assert "first_step" not in meta
+
+
 def test_distill_a_wider_student_on_matched_sets(pair, tmp_path):
     """A fresh π of another width, batch statistics, the matched loss: a model that loads."""
     from skeleton_perception import SkeletonDetector

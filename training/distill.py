@@ -56,7 +56,7 @@ from skeleton_perception.nn.points import index_to_xy
 from skeleton_perception.preprocess import Letterbox
 
 from .config import TrainConfig, parse_override, save_config, set_value
-from .runinfo import hardware
+from .runinfo import first_step, hardware
 from .sim.storage import EpisodeStore, read_identity
 from .train import (
     append_log_row,
@@ -334,9 +334,10 @@ def distill(
     joints = list(cfg.model.joint_ids or [])
     groups = [joints, [i for i in range(cfg.model.num_points) if i not in joints]]
     ckpt_path = out_dir / "checkpoint.pt"
-    step = 0
+    step = start = 0
     if resume and ckpt_path.exists():
-        step, _ = resume_weights(ckpt_path, student, optimizer)
+        step, ckpt = resume_weights(ckpt_path, student, optimizer)
+        start = first_step(ckpt)
         print(f"resumed from {ckpt_path} at step {step} on {device}")
     save_config(cfg, out_dir / "config.yaml")
     log_path = out_dir / "log.csv"
@@ -348,7 +349,7 @@ def distill(
             ckpt_path, student.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
             metadata=dict(time=time.time(), torch=str(torch.__version__), dataset=cfg.dataset,
                           hardware=hardware(), device=str(device), distill=asdict(dcfg),
-                          train_seconds=time.time() - t_start),
+                          first_step=start, train_seconds=time.time() - t_start),
         )  # fmt: skip
 
     sums: dict[str, float] = {}

@@ -32,7 +32,7 @@ from skeleton_perception.checkpoint import (
 )
 
 from .config import TrainConfig, parse_override, set_value
-from .runinfo import hardware
+from .runinfo import hardware, run_steps
 
 
 def run_seconds(run: Path) -> float:
@@ -52,11 +52,12 @@ def provenance(meta: dict, run: Path, after: list[Path], parent: dict | None) ->
         parent: the metadata of the shipped model it started from (``--after-model``).
     """
     meta = dict(meta)
+    meta.pop("first_step", None)  # the run's counter, not the model's
     runs = [*after, run]
     meta.setdefault("hardware", hardware() + " (the machine that exported it)")
     meta["train_seconds"] = sum(run_seconds(r) for r in runs)
     meta["training_runs"] = [str(r) for r in runs]
-    meta["total_steps"] = sum(int(load_checkpoint(r / "checkpoint.pt")["step"]) for r in runs)
+    meta["total_steps"] = sum(run_steps(load_checkpoint(r / "checkpoint.pt")) for r in runs)
     if parent is not None:
         meta["train_seconds"] += float(parent.get("train_seconds", 0.0))
         meta["total_steps"] += int(parent.get("total_steps", 0))

@@ -50,7 +50,7 @@ from .distributed import (
     wrap,
 )
 from .losses import CoverShapes, compute_losses, foreground_errors
-from .runinfo import hardware
+from .runinfo import first_step, hardware
 from .visualize import plot_losses, plot_samples
 
 LOG_FIELDS = (
@@ -353,11 +353,12 @@ def _train(
         shapes = CoverShapes(cfg.model.num_points, cfg.loss.cover_sigma).to(device)
     optimizer = make_optimizer(cfg, model, shapes)
     ckpt_path = out_dir / "checkpoint.pt"
-    step = 0
+    step = start = 0
     ckpt = load_checkpoint(ckpt_path) if resume and main and ckpt_path.exists() else None
     ckpt = from_main(ckpt, world)  # rank 0 reads; the others need no shared folder
     if ckpt is not None:
         step, ckpt = resume_weights(ckpt, model, optimizer)
+        start = first_step(ckpt)
         if shapes is not None:
             shapes.load_state_dict(ckpt["metadata"]["cover_shapes"])
         restore_random_states(ckpt["metadata"], cfg.seed, world, device, step)
@@ -382,7 +383,7 @@ def _train(
         save_checkpoint(
             ckpt_path, model.state_dict(), cfg.to_dict(), step, optimizer.state_dict(),
             metadata=dict(time=time.time(), torch=str(torch.__version__), dataset=cfg.dataset,
-                          hardware=hardware(), device=str(device),
+                          hardware=hardware(), device=str(device), first_step=start,
                           train_seconds=time.time() - t_start, **random, **extra),
         )  # fmt: skip
 
