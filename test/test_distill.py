@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -252,6 +253,15 @@ def test_a_run_from_an_exported_model_counts_only_its_own_steps(pair, tmp_path):
     meta = load_checkpoint(out)["metadata"]
     assert meta["total_steps"] == shipped["metadata"]["total_steps"] + 9
     assert "first_step" not in meta
+    # a run branched from another run's checkpoint (Adam's state and all) counts from there
+    branch = tmp_path / "branch"
+    branch.mkdir()
+    shutil.copy(run / "checkpoint.pt", branch / "checkpoint.pt")
+    args[args.index("--out") + 1] = str(branch)
+    assert main([*args, "--steps", str(start + 12)]) == 0
+    assert load_checkpoint(branch / "checkpoint.pt")["metadata"]["first_step"] == start + 9
+    assert main(["export", str(branch), "--after-model", str(out), "--out", str(out)]) == 0
+    assert load_checkpoint(out)["metadata"]["total_steps"] == meta["total_steps"] + 3
 
 
 def test_distill_a_wider_student_on_matched_sets(pair, tmp_path):

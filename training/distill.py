@@ -335,12 +335,12 @@ def distill(
     groups = [joints, [i for i in range(cfg.model.num_points) if i not in joints]]
     ckpt_path = out_dir / "checkpoint.pt"
     step = start = 0
+    log_path = out_dir / "log.csv"
     if resume and ckpt_path.exists():
         step, ckpt = resume_weights(ckpt_path, student, optimizer)
-        start = first_step(ckpt)
+        start = first_step(ckpt, own=log_path.exists())
         print(f"resumed from {ckpt_path} at step {step} on {device}")
     save_config(cfg, out_dir / "config.yaml")
-    log_path = out_dir / "log.csv"
     rows = restart_log(log_path, LOG_FIELDS, step)
     t_start = time.time() - (float(rows[-1]["time_s"]) if rows else 0.0)
 

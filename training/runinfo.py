@@ -25,20 +25,21 @@ def hardware() -> str:
     )
 
 
-def first_step(ckpt: dict) -> int:
-    """The step at which the run that wrote ``ckpt`` began counting.
+def first_step(ckpt: dict, own: bool) -> int:
+    """The step at which the run whose directory holds ``ckpt`` began counting.
 
-    A run records it (``first_step`` in the metadata). A checkpoint without optimiser state
-    is no run's (an exported model, or one copied in as a run's start): it is its own
-    first step, so a run that goes on from it counts only its own steps. An older run's
-    checkpoint, which did not record it, counts from 0.
+    Args:
+        ckpt: the checkpoint found in the run's directory.
+        own: whether the run wrote it (its log.csv is there too). A checkpoint put there
+            to start from (an exported model, or another run's checkpoint) is the new
+            run's first step, so the run counts only its own steps; a run's own records
+            it (``first_step``; a run from before it was recorded: 0).
     """
-    meta = ckpt.get("metadata") or {}
-    if "first_step" in meta:
-        return int(meta["first_step"])
-    return 0 if ckpt.get("optimizer") else int(ckpt["step"])
+    if not own:
+        return int(ckpt["step"])
+    return int((ckpt.get("metadata") or {}).get("first_step", 0))
 
 
 def run_steps(ckpt: dict) -> int:
     """The steps the run that wrote ``ckpt`` trained itself (not those it started from)."""
-    return int(ckpt["step"]) - first_step(ckpt)
+    return int(ckpt["step"]) - first_step(ckpt, own=True)

@@ -358,7 +358,7 @@ def _train(
     ckpt = from_main(ckpt, world)  # rank 0 reads; the others need no shared folder
     if ckpt is not None:
         step, ckpt = resume_weights(ckpt, model, optimizer)
-        start = first_step(ckpt)
+        start = first_step(ckpt, own=(out_dir / "log.csv").exists())
         if shapes is not None:
             shapes.load_state_dict(ckpt["metadata"]["cover_shapes"])
         restore_random_states(ckpt["metadata"], cfg.seed, world, device, step)
