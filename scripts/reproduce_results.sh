@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every command behind RESULTS.md, the committed models and the README's figures, in order.
 # Run from the repository root after `bash scripts/setup.sh`. Stages can be run alone:
-#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|onward|episode|adapt|shipped|report|all   (default: evaluate report)
+#   bash scripts/reproduce_results.sh data|train|gpu|evaluate|finetune|oracle|joints|cover|shapes|depth3d|randomised|distill|broad|match|longer|further|onward|episode|chains|adapt|shipped|report|all   (default: evaluate report)
 # Training times below were measured on this project's 2-core CPU machine (shared).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -148,7 +148,7 @@ look_and_twin() {
 }
 # `source scripts/reproduce_results.sh` defines the functions above and runs no stage.
 [ "${BASH_SOURCE[0]}" = "$0" ] || return 0
-[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward adapt episode shipped finetune report)
+[ "${stages[*]}" = "all" ] && stages=(data train gpu evaluate oracle joints cover shapes depth3d randomised distill broad match longer further onward adapt episode chains shipped finetune report)
 
 for stage in ${stages[*]}; do
 case "$stage" in
@@ -832,6 +832,22 @@ episode)
   $SP export runs/distill/s17-E4 --after-model runs/distill/F.pt \
     --out skeleton_perception/weights/default.pt
   ;;
+chains)
+  # Issue 16 (session 18, docs/notebook/appearance.md): probe C4, E4 (the episode stage's run
+  # at 51,000, Adam's state and all) trained on for 9,500 steps with the look's matching
+  # shared along chains of the teacher's joints that the plain twin's part colours tie
+  # through an episode (`--colour-chains`), one thread, about 75 minutes beside three
+  # other runs. It met the rule fixed before the run and is shipped; then run the shipped
+  # and finetune stages.
+  mkdir -p runs/distill/s18-C4
+  [ -f runs/distill/s18-C4/checkpoint.pt ] ||
+    cp runs/distill/s17-E4/checkpoint.pt runs/distill/s18-C4/checkpoint.pt
+  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --episode-frames 4 --colour-chains \
+    --out runs/distill/s18-C4 --steps 60500 --set threads=1 lr=0.001 ckpt_every=250
+  rule_scores s18-C4
+  $SP export runs/distill/s18-C4 --after-model skeleton_perception/weights/default.pt \
+    --out skeleton_perception/weights/default.pt
+  ;;
 adapt)
   # Issue 16 (session 15, docs/notebook/appearance.md): `adapt` on a held-out-look bag (π
   # kept off the background its camera's motion explains). Its settings were chosen on a
@@ -873,6 +889,6 @@ shipped)
 report)
   $SP report --results results --out RESULTS.md --images docs/images --notes docs/notebook/results-notes.md
   ;;
-*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, onward, episode, adapt, shipped, report, all)" >&2; exit 2 ;;
+*) echo "unknown stage $stage (data, train, gpu, evaluate, finetune, oracle, joints, cover, shapes, depth3d, randomised, distill, broad, match, longer, further, onward, episode, chains, adapt, shipped, report, all)" >&2; exit 2 ;;
 esac
 done

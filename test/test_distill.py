@@ -15,7 +15,6 @@ from skeleton_perception.training.distill import (
     _episode_of,
     distillation_loss,
     get_frames,
-    matched_order,
 )
 from skeleton_perception.training.sim.appearance import BROAD, HELDOUT, TRAINING
 from skeleton_perception.training.sim.datasets import episode_seed, get_dataset
@@ -132,38 +131,6 @@ def test_distillation_loss_pulls_the_student_to_the_teachers_mode():
     assert torch.equal(modes, teacher.flatten(2).argmax(-1))
 
 
-def test_matched_order_undoes_a_permutation_within_each_group_only():
-    torch.manual_seed(1)
-    teacher = torch.randn(3, 6, 8, 8) * 4  # (B, P, H, W)
-    groups = [[0, 2, 4], [1, 5]]  # point 3 is in no group
-    perm = torch.tensor([[4, 5, 0, 3, 2, 1], [2, 1, 4, 3, 0, 5], [0, 1, 2, 3, 4, 5]])
-    student = torch.stack([teacher[b, perm[b]] for b in range(3)])  # map i: teacher's perm[b, i]
-    order = matched_order(student, teacher, groups)
-    matched = student.gather(1, order[:, :, None, None].expand_as(student))
-    assert torch.equal(matched, teacher)
-    assert float(distillation_loss(matched, teacher)) == pytest.approx(0.0, abs=1e-6)
-    assert float(distillation_loss(student, teacher)) > 1.0
-    assert order[:, 3].tolist() == [3, 3, 3]
-    # A swap across groups is not undone: the ids stay in their group.
-    across = teacher[:, [1, 0, 2, 3, 4, 5]]
-    order = matched_order(across, teacher, groups)
-    assert not torch.equal(across.gather(1, order[:, :, None, None].expand_as(across)), teacher)
-
-
-def test_matched_order_shares_one_assignment_per_episode():
-    torch.manual_seed(2)
-    teacher = torch.randn(4, 4, 8, 8) * 4  # (B, P, H, W)
-    groups = [[0, 1, 2, 3]]
-    swap, same = [1, 0, 2, 3], [0, 1, 2, 3]
-    perms = [swap, swap, same, same]  # frames 0-2: episode 0, frame 3: episode 1
-    student = torch.stack([teacher[b, perms[b]] for b in range(4)])
-    alone = matched_order(student, teacher, groups)  # every frame its own assignment
-    assert alone.tolist() == [swap, swap, same, same]
-    shared = matched_order(student, teacher, groups, episode=torch.tensor([0, 0, 0, 1]))
-    # Episode 0 takes the assignment that fits two of its three frames, for all three.
-    assert shared.tolist() == [swap, swap, swap, same]
-
-
 def test_episode_frames_draw_whole_episodes_and_share_the_matching(pair, tmp_path, capsys):
     from torch.utils.data import ConcatDataset
 
@@ -191,6 +158,18 @@ def test_episode_frames_draw_whole_episodes_and_share_the_matching(pair, tmp_pat
     args[args.index("--episode-frames") + 1] = "3"  # does not divide the batch of 8
     assert main(args) == 2
     assert "--episode-frames 3" in capsys.readouterr().err
+
+
+def test_colour_chains_train_and_need_episodes(pair, tmp_path, capsys):
+    look, twin = pair
+    run = tmp_path / "chains"
+    args = ["distill", "--data", str(look), "--twin", str(twin), "--out", str(run), "--no-progress",
+            "--match", "--colour-chains", "--steps", "2", "--set", "threads=1",
+            "log_every=1"]  # fmt: skip
+    assert main([*args, "--episode-frames", "4"]) == 0
+    assert load_checkpoint(run / "checkpoint.pt")["metadata"]["distill"]["colour_chains"]
+    assert main(args) == 2  # one frame per episode: nothing to chain
+    assert "--colour-chains needs --match and --episode-frames" in capsys.readouterr().err
 
 
 def _rows(run):

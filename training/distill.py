@@ -15,8 +15,9 @@ give the same location maps on the randomised frame. The student also sees the p
 itself with the same target, so its plain-look output stays the teacher's
 (``plain_weight``). Only π is trained; ψ, B and the published joints
 are the teacher's. ``--match`` scores the randomised frame's maps against the teacher's as
-point sets (:func:`matched_order`), ``--episode-frames K`` draws the batch K frames per
-episode and shares that matching among them (one numbering through a video),
+point sets (:func:`~.id_matching.matched_order`), ``--episode-frames K`` draws the batch K
+frames per episode and shares that matching among them (one numbering through a video;
+``--colour-chains``: one id per part that the plain twin's colours name),
 ``--student-width`` trains a fresh π of another width.
 
 Per step: ``batch_size`` frames drawn by ``(seed, step)`` from the (randomised, twin)
@@ -41,7 +42,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 from torch.utils.data import ConcatDataset, Dataset
 from tqdm import tqdm
 
@@ -56,6 +56,7 @@ from skeleton_perception.nn.points import index_to_xy
 from skeleton_perception.preprocess import Letterbox
 
 from .config import TrainConfig, parse_override, save_config, set_value
+from .id_matching import colour_chains, colour_signatures, matched_order
 from .runinfo import first_step, hardware
 from .sim.storage import EpisodeStore, read_identity
 from .train import (
@@ -84,13 +85,12 @@ class DistillConfig:
             π exactly as inference); ``train`` normalises by each batch and updates the
             running statistics on the looks' and twins' frames.
         match: on the look, match π's maps to the teacher's within the published joints
-            and within the other points (:func:`matched_order`) instead of id by id.
+            and within the other points (:func:`~.id_matching.matched_order`) instead of id by id.
         episode_frames: draw each step's frames this many from one episode; with
             ``match``, the frames of an episode share one assignment.
-        match_plain: match the plain twin's maps to the teacher's too (by default they are
-            scored id by id, which keeps the teacher's numbering on the plain look).
-        episode_window: with ``episode_frames``, draw an episode's frames within this many
-            consecutive frames (0: anywhere in the episode).
+        colour_chains: with ``match`` and ``episode_frames``, an episode's frames share π's
+            joint ids along the teacher's joints tied by the plain twin's part colours
+            (:func:`~.id_matching.colour_chains`), not along the teacher's ids.
     """
 
     teacher: str
@@ -100,8 +100,7 @@ class DistillConfig:
     batchnorm: str = "frozen"
     match: bool = False
     episode_frames: int = 1
-    match_plain: bool = False
-    episode_window: int = 0
+    colour_chains: bool = False
 
 
 class TwinFrames(Dataset):
@@ -162,14 +161,11 @@ class TwinFrames(Dataset):
         return {"look": look, "plain": plain}
 
 
-def get_frames(
-    dataset: Dataset, batch_size: int, seed: int, step: int, per_episode: int = 1, window: int = 0
-):
+def get_frames(dataset: Dataset, batch_size: int, seed: int, step: int, per_episode: int = 1):
     """The frames of ``step``, by ``(seed, step)`` only.
 
     With ``per_episode`` K > 1, ``batch_size // K`` frames are drawn and each brings K - 1
-    more frames of its own episode (of a :class:`TwinFrames` or a concatenation of them),
-    all within ``window`` consecutive frames around the first (0: anywhere in the episode).
+    more frames of its own episode (of a :class:`TwinFrames` or a concatenation of them).
 
     Returns:
         look, plain: (B, 3, H, W); mask: (B, H, W) bool where no point may sit (items
@@ -185,9 +181,7 @@ def get_frames(
         firsts = torch.randint(len(dataset), (max(1, batch_size // per_episode),), generator=g)
         for k in firsts.tolist():
             start, frames = _episode_of(dataset, k)
-            span = min(window or frames, frames)
-            low = min(max(k - start - span // 2, 0), frames - span)
-            ts = low + torch.randint(span, (per_episode,), generator=g)
+            ts = torch.randint(frames, (per_episode,), generator=g)
             picks += [start + t for t in ts.tolist()]
         episode = torch.arange(len(firsts)).repeat_interleave(per_episode)
     items = [dataset[i] for i in picks]
@@ -236,47 +230,6 @@ def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float =
     s = F.log_softmax(student.flatten(2) / tau, dim=-1)  # (B, P, H*W)
     t = F.log_softmax(teacher.flatten(2) / tau, dim=-1)
     return (t.exp() * (t - s)).sum(-1).mean()
-
-
-def matched_order(
-    student: torch.Tensor,
-    teacher: torch.Tensor,
-    groups: Sequence[Sequence[int]],
-    tau: float = 1.0,
-    episode: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Per frame, which student map takes each teacher map: (B, P) indices.
-
-    Within each group of point ids (the published joints, the other points) the teacher's
-    maps are assigned one-to-one to the student's by the Hungarian algorithm on the cross
-    entropy -Σ t_i log s_j; ids outside every group keep their own map. A randomised look
-    may not tell which end of a limb the plain look's colours marked, so the loss asks π
-    for the teacher's set of points, not for its numbering.
-
-    Args:
-        student: (B, P, H, W) π logits.
-        teacher: (B, P, H, W) teacher logits.
-        groups: disjoint lists of point ids.
-        tau: softmax temperature of both maps.
-        episode: (B,) frames with the same value share one assignment, the one with the
-            least cross entropy summed over them (π keeps its numbering through an
-            episode, as the metric matches ids once per episode); None: every frame its own.
-    """
-    s = F.log_softmax(student.detach().flatten(2) / tau, dim=-1)  # (B, P, H*W)
-    t = F.softmax(teacher.flatten(2) / tau, dim=-1)
-    cost = -(t @ s.transpose(1, 2)).cpu().numpy()  # (B, P teacher, P student)
-    episode = np.arange(len(cost)) if episode is None else episode.cpu().numpy()
-    order = np.tile(np.arange(student.shape[1]), (student.shape[0], 1))  # (B, P)
-    for e in np.unique(episode):
-        frames = episode == e
-        summed = cost[frames].sum(0)  # (P, P)
-        for group in groups:
-            g = np.asarray(group, dtype=np.int64)
-            if g.size == 0:
-                continue
-            rows, cols = linear_sum_assignment(summed[np.ix_(g, g)])
-            order[np.ix_(frames, g[rows])] = g[cols]
-    return torch.from_numpy(order).to(student.device)
 
 
 def _mode_xy(logits: torch.Tensor) -> torch.Tensor:
@@ -358,7 +311,7 @@ def distill(
     try:
         while step < cfg.steps:
             look, plain, mask, episode = get_frames(
-                dataset, cfg.batch_size, cfg.seed, step, dcfg.episode_frames, dcfg.episode_window
+                dataset, cfg.batch_size, cfg.seed, step, dcfg.episode_frames
             )
             look, plain = look.to(device), plain.to(device)
             n = look.shape[0]
@@ -370,19 +323,17 @@ def distill(
             logits = student.pi((torch.cat([look, plain]) if with_plain else look) - 0.5)
             on_look_logits = logits[:n]  # (B, P, H, W); logits: (2B or B, P, H, W)
             if dcfg.match:
-                order = matched_order(on_look_logits, target, groups, dcfg.tau, episode)
+                chains = None
+                if dcfg.colour_chains:  # the teacher's joints tied by the twin's colours
+                    signatures = colour_signatures(plain, _mode_xy(target))  # (B, P, 3)
+                    chains = colour_chains(signatures, episode, joints)  # (B, P)
+                order = matched_order(on_look_logits, target, groups, dcfg.tau, episode, chains)
                 on_look_logits = on_look_logits.gather(
                     1, order[:, :, None, None].expand_as(on_look_logits)
                 )
             on_look = distillation_loss(on_look_logits, target, dcfg.tau)
-            on_plain_logits = logits[n:]  # (B or 0, P, H, W)
-            if with_plain and dcfg.match_plain:
-                order = matched_order(on_plain_logits, target, groups, dcfg.tau, episode)
-                on_plain_logits = on_plain_logits.gather(
-                    1, order[:, :, None, None].expand_as(on_plain_logits)
-                )
             on_plain = (
-                distillation_loss(on_plain_logits, target, dcfg.tau) if with_plain else 0 * on_look
+                distillation_loss(logits[n:], target, dcfg.tau) if with_plain else 0 * on_look
             )
             total = on_look + dcfg.plain_weight * on_plain
             optimize(cfg, student, optimizer, total)
@@ -436,16 +387,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="on the look, match π's maps to the teacher's as sets (joints, other points)",
     )  # fmt: skip
     parser.add_argument(
-        "--episode-window", type=int, default=0, metavar="W",
-        help="with --episode-frames, an episode's frames come from W consecutive frames",
-    )  # fmt: skip
-    parser.add_argument(
-        "--match-plain", action="store_true",
-        help="match the plain twin's maps to the teacher's as sets too (default: id by id)",
-    )  # fmt: skip
-    parser.add_argument(
         "--episode-frames", type=int, default=1, metavar="K",
         help="frames drawn K per episode; with --match an episode's frames share one matching",
+    )  # fmt: skip
+    parser.add_argument(
+        "--colour-chains", action="store_true",
+        help="with --episode-frames, π keeps one id per part the plain twin's colours name",
     )  # fmt: skip
     parser.add_argument(
         "--batchnorm", choices=("frozen", "train"), default="frozen",
@@ -485,14 +432,15 @@ def run(args: argparse.Namespace) -> int:
     dcfg = DistillConfig(
         str(args.teacher), plain_weight=args.plain_weight,
         student_width=args.student_width, batchnorm=args.batchnorm, match=args.match,
-        episode_frames=args.episode_frames, match_plain=args.match_plain,
-        episode_window=args.episode_window,
+        episode_frames=args.episode_frames, colour_chains=args.colour_chains,
     )  # fmt: skip
     try:
         cfg = student_config(dcfg.teacher, args.steps, 3e-4, args.overrides)
         if args.episode_frames < 1 or cfg.batch_size % args.episode_frames:
             raise ValueError(f"--episode-frames {args.episode_frames} does not divide the "
                              f"batch of {cfg.batch_size} frames")  # fmt: skip
+        if args.colour_chains and not (args.match and args.episode_frames > 1):
+            raise ValueError("--colour-chains needs --match and --episode-frames K > 1")
         parts = [TwinFrames(d, t) for d, t in zip(args.data, args.twin, strict=True)]
     except (CheckpointError, ValueError, FileNotFoundError) as err:
         print(f"distill: {err}", file=sys.stderr)
