@@ -37,7 +37,6 @@ class ModelConfig(DictConfig):
         num_points: P, number of foreground points.
         image_size: side of the square network input (64 in the paper).
         unet_width: channels of π's first Double-Conv.
-        pi_attention: π with a self-attention block in its decoder (:class:`UNet`).
         psi_width: channels of ψ's first layers (ψ: the paper's CNN + fully connected
             layer over pair ids, :class:`SkeletonNet`).
         bg_width: channels of B.
@@ -75,7 +74,6 @@ class ModelConfig(DictConfig):
     num_points: int = 32
     image_size: int = 64
     unet_width: int = 16
-    pi_attention: bool = False
     psi_width: int = 32
     bg_width: int = 32
     bg_latent: int = 32
@@ -141,7 +139,7 @@ class SkeletonModel(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or ModelConfig()
-        self.pi = UNet(3, cfg.num_points, cfg.unet_width, attention=cfg.pi_attention).to(memory_format=torch.channels_last)
+        self.pi = UNet(3, cfg.num_points, cfg.unet_width).to(memory_format=torch.channels_last)
         self.psi = SkeletonNet(cfg.num_points, cfg.psi_width, cfg.image_size, cfg.link_logit_clip)
         self.background = BackgroundNet(
             cfg.bg_width, cfg.bg_latent, cfg.bg_input_size, cfg.image_size

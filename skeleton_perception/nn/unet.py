@@ -12,11 +12,6 @@ its Double-Conv halves the channels (128+128 -> 64, 64+64 -> 32, 32+32 -> 16,
 16+16 -> 16). This costs ~25% fewer operations than doubling to 16w at the bottleneck;
 the time goes into the full-resolution layers either way. The network runs in
 ``channels_last`` memory format (about 1.5-2x faster on CPU with oneDNN).
-
-``attention`` (not in the paper; issue 16): one self-attention block over the 16x16 map of
-the decoder (64x64 input), so that every position sees every other part of the object
-when π numbers it. Its output projection starts at zero: a π with the block added to
-trained weights computes what it computed before.
 """
 
 from __future__ import annotations
@@ -40,29 +35,6 @@ class DoubleConv(nn.Sequential):
         )
 
 
-class GlobalAttention(nn.Module):
-    """Residual multi-head self-attention over the positions of a (B, C, H, W) map.
-
-    Args:
-        channels: C.
-        heads: attention heads (C must be divisible by it).
-    """
-
-    def __init__(self, channels: int, heads: int = 4):
-        super().__init__()
-        self.norm = nn.LayerNorm(channels)
-        self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
-        nn.init.zeros_(self.attn.out_proj.weight)
-        nn.init.zeros_(self.attn.out_proj.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, C, H, W)."""
-        B, C, H, W = x.shape
-        tokens = self.norm(x.flatten(2).transpose(1, 2))  # (B, H*W, C)
-        out, _ = self.attn(tokens, tokens, tokens, need_weights=False)
-        return x + out.transpose(1, 2).reshape(B, C, H, W)
-
-
 class UNet(nn.Module):
     """U-Net mapping (B, C, H, W) images to (B, out_channels, H, W) logits.
 
@@ -71,21 +43,12 @@ class UNet(nn.Module):
         out_channels: output channels (P location maps).
         width: channels of the first Double-Conv; doubled at every down step.
         depth: number of down (and up) steps; H and W must be divisible by 2**depth.
-        attention: a :class:`GlobalAttention` block after the up step that restores
-            1/4 of the input's resolution.
     """
 
     def __init__(
-        self,
-        in_channels: int = 3,
-        out_channels: int = 32,
-        width: int = 16,
-        depth: int = 4,
-        attention: bool = False,
+        self, in_channels: int = 3, out_channels: int = 32, width: int = 16, depth: int = 4
     ):
         super().__init__()
-        if attention and depth < 3:
-            raise ValueError(f"π's attention block needs a U-Net of depth >= 3, got {depth}")
         chans = [width * 2**i for i in range(depth)]
         chans.append(chans[-1])  # the bottleneck keeps the width of the level above
         self.inc = DoubleConv(in_channels, chans[0])
@@ -97,11 +60,6 @@ class UNet(nn.Module):
             c = out
         self.up = nn.ModuleList(ups)
         self.head = nn.Conv2d(width, out_channels, 1)
-        # after up step depth - 3 (1/4 resolution); registered last, so a π given the
-        # block keeps its other parameters' order (and an optimiser's state for them)
-        self.attention_after = depth - 3 if attention else None
-        if attention:
-            self.attention = GlobalAttention(chans[1])
         self.channels_last = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -114,9 +72,7 @@ class UNet(nn.Module):
             x = down(F.max_pool2d(x, 2))
             skips.append(x)
         skips.pop()  # the bottleneck itself
-        for k, up in enumerate(self.up):
+        for up in self.up:
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             x = up(torch.cat([x, skips.pop()], dim=1))
-            if k == self.attention_after:
-                x = self.attention(x)
         return self.head(x)
