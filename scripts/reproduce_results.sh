@@ -849,10 +849,11 @@ chains)
     --out skeleton_perception/weights/default.pt
   ;;
 adapt)
-  # Issue 16 (session 15, docs/notebook/appearance.md): `adapt` on a held-out-look bag (π
-  # kept off the background its camera's motion explains). Its settings were chosen on a
-  # third bag (seed 2) by two grids from the training bag (seed 0); the finetune stage's
-  # shifted-look check (test bag, seed 1) runs it with the winner, adapt's defaults.
+  # Issue 16 (sessions 15 and 19, docs/notebook/appearance.md): `adapt` on a held-out-look
+  # bag (π kept off the background its camera's motion explains). Its settings are chosen
+  # for the shipped default on a third bag (seed 2), adapting on the training bag (seed 0);
+  # the finetune stage's shifted-look check (test bag, seed 1) runs it with the winner,
+  # adapt's defaults. Session 19's grid (for C4), with its one setting beyond the edge.
   mkdir -p runs/adapt
   for seed in 0 2; do
     [ -e "runs/adapt/heldout-s$seed.mcap" ] || $SP record-sim --family cartpoles --frames 3000 \
@@ -868,9 +869,9 @@ score = score_checkpoint(sys.argv[1], sys.argv[2], eps, ['frame'])['frame']['joi
 print(sys.argv[2], round(score, 4))" runs/adapt/heldout-s2.mcap "$1" | tee -a runs/adapt/val.txt
   }
   score_bag skeleton_perception/weights/default.pt
-  for spec in "0.0001 300 8 0.33" "0.0001 1000 8 0.33" "0.0001 3000 8 0.33" "0.0003 300 8 0.33" \
-    "0.0003 1000 8 0.33" "0.0003 3000 8 0.33" "0.001 300 8 0.33" "0.001 1000 8 0.33" \
-    "0.001 3000 8 0.33" "0.001 300 4 0.33" "0.001 300 16 0.33" "0.001 300 8 0.67"; do
+  for spec in "0.0003 100 8 0.33" "0.0003 300 8 0.33" "0.0003 1000 8 0.33" "0.001 100 8 0.33" \
+    "0.001 300 8 0.33" "0.001 1000 8 0.33" "0.003 100 8 0.33" "0.003 300 8 0.33" \
+    "0.003 1000 8 0.33" "0.001 3000 8 0.33"; do
     read -r lr steps margin gap <<<"$spec"
     run="runs/adapt/lr$lr-$steps-m$margin-g$gap"
     $SP adapt --bag runs/adapt/heldout-s0.mcap --out "$run" --no-progress --steps "$steps" \
