@@ -325,7 +325,8 @@ def distill(
             if dcfg.match:
                 chains = None
                 if dcfg.colour_chains:  # the teacher's joints tied by the twin's colours
-                    signatures = colour_signatures(plain, _mode_xy(target))  # (B, P, 3)
+                    signatures = np.full((n, cfg.model.num_points, 3), np.nan)  # (B, P, 3)
+                    signatures[:, joints] = colour_signatures(plain, _mode_xy(target)[:, joints])
                     chains = colour_chains(signatures, episode, joints)  # (B, P)
                 order = matched_order(on_look_logits, target, groups, dcfg.tau, episode, chains)
                 on_look_logits = on_look_logits.gather(
