@@ -14,6 +14,7 @@ import pytest
 from skeleton_perception.training.sim.appearance import (
     _SCHEME_HSV,
     BROAD,
+    DIM,
     HELDOUT,
     SCHEMES,
     TEXTURES,
@@ -209,11 +210,13 @@ def test_appearance_split_never_uses_training_ranges():
         set(TRAINING.sky_textures) | set(TRAINING.floor_textures)
     )
     assert not set(HELDOUT.colour_schemes) & set(TRAINING.colour_schemes)
-    looks = (TRAINING, BROAD, HELDOUT, VALIDATION)
-    schemes = tuple(look.colour_schemes for look in looks)
-    assert sorted(sum(schemes, ())) == sorted(SCHEMES)  # each scheme in one look only
-    kinds = [set(look.floor_textures) | set(look.sky_textures) for look in looks]
-    assert sorted(k for used in kinds for k in used) == sorted(TEXTURES)  # each kind in one
+    trained = (TRAINING, BROAD, DIM)
+    schemes = [set(look.colour_schemes) for look in (HELDOUT, VALIDATION)]
+    schemes.append({s for look in trained for s in look.colour_schemes})
+    assert sorted(k for used in schemes for k in used) == sorted(SCHEMES)  # unseen: one look
+    kinds = [set(look.floor_textures) | set(look.sky_textures) for look in (HELDOUT, VALIDATION)]
+    kinds.append({k for look in trained for k in look.floor_textures + look.sky_textures})
+    assert sorted(k for used in kinds for k in used) == sorted(TEXTURES)  # unseen: one look
     ranged = [f.name for f in dataclasses.fields(Look) if f.name in TRAINING.__dict__]
     for name in DATASETS:
         for i in range(50):
@@ -320,26 +323,36 @@ def test_preview_shows_randomised_and_heldout_episodes(tmp_path):
     assert np.abs(images[0] - plain).mean() > 10 and np.abs(images[1] - plain).mean() > 10
 
 
-def test_broad_training_look_stays_off_the_heldout_and_validation_ranges():
-    """Every sampled look of the second training look is outside both unseen looks' ranges."""
+@pytest.mark.parametrize("trained", [BROAD, DIM], ids=["broad", "dim"])
+def test_other_training_looks_stay_off_the_heldout_and_validation_ranges(trained):
+    """Every sampled look of the other training looks is outside both unseen looks' ranges."""
     ranged = [f.name for f in dataclasses.fields(Look) if f.name in TRAINING.__dict__]
     for name in DATASETS:
         for i in range(30):
-            look = sample(BROAD, look_rng(episode_seed(name, "train", i, 1)))
-            assert look.sky.kind in BROAD.sky_textures and look.scheme in BROAD.colour_schemes
+            look = sample(trained, look_rng(episode_seed(name, "train", i, 1)))
+            assert look.sky.kind in trained.sky_textures
+            assert look.scheme in trained.colour_schemes
             for field in ranged:
                 value = getattr(look, field)
                 value = abs(value) if field == "azimuth_deg" else value
                 for other in (HELDOUT, VALIDATION):
-                    assert _outside(value, getattr(other, field)), (name, i, field, value)
+                    bounds = getattr(other, field)
+                    if trained is BROAD:
+                        assert _outside(value, bounds), (name, i, field, value)
+                    elif (other, field) != (VALIDATION, "distractors"):
+                        # DIM keeps TRAINING's distractors (0-2, which VALIDATION's 2-3
+                        # overlaps, as tested above) and sensor (a shared end: JPEG 75)
+                        assert value <= bounds[0] or value >= bounds[1], (name, i, field, value)
 
 
-def test_broad_colour_schemes_are_apart_from_the_unseen_ones():
-    """No colour a BROAD scheme can draw is one an unseen look's scheme can draw.
+def test_broad_and_dim_colour_schemes_are_apart_from_the_unseen_ones():
+    """No colour a BROAD or DIM scheme can draw is one an unseen look's scheme can draw.
 
     (TRAINING's beige and HELDOUT's pastel share a corner: light, pale orange.)
     """
-    for trained in BROAD.colour_schemes:
+    for trained in BROAD.colour_schemes + DIM.colour_schemes:
+        if trained in TRAINING.colour_schemes:
+            continue
         for other in HELDOUT.colour_schemes + VALIDATION.colour_schemes:
             boxes = zip(_SCHEME_HSV[trained][:3], _SCHEME_HSV[other][:3], strict=True)
             assert any(a[1] < b[0] or b[1] < a[0] for a, b in boxes), (trained, other)

@@ -2,9 +2,10 @@
 
 :class:`AppearanceConfig` holds the ranges (a typed part of :class:`.episode.EpisodeConfig`,
 ``None`` by default: the plain gradient background of every dataset so far);
-:func:`sample` draws one episode's :class:`Look` from them. Four presets:
-:data:`TRAINING` for the train/val/test splits of a randomised dataset, :data:`BROAD` a
-second training look (``generate --look broad``; :data:`TRAINING_LOOKS` names both),
+:func:`sample` draws one episode's :class:`Look` from them. Five presets:
+:data:`TRAINING` for the train/val/test splits of a randomised dataset, :data:`BROAD` and
+:data:`DIM` two more training looks (``generate --look broad|dim``; :data:`TRAINING_LOOKS`
+names the three),
 :data:`HELDOUT` for the ``appearance`` split, whose texture kinds, colour schemes and
 camera, light and image-degradation ranges no training split uses (``docs/data.md``), and
 :data:`VALIDATION` for the ``appearance-val`` split, a third look for choosing models;
@@ -31,7 +32,7 @@ TEXTURES = (
 )  # fmt: skip
 SCHEMES = (
     "bright", "beige", "grey", "metal", "wood", "dark", "pastel", "copper", "plastic", "slate",
-    "olive", "navy", "white", "teal",
+    "olive", "navy", "white", "teal", "soot", "rust",
 )  # fmt: skip
 
 # Colour schemes: (hue range, saturation range, value range, specular, shininess) of the
@@ -51,6 +52,8 @@ _SCHEME_HSV = {
     "navy": ((0.6, 0.68), (0.5, 0.68), (0.2, 0.4), 0.4, 0.5),
     "white": ((0.0, 1.0), (0.0, 0.08), (0.85, 1.0), 0.3, 0.4),
     "teal": ((0.45, 0.52), (0.45, 0.65), (0.45, 0.65), 0.5, 0.6),
+    "soot": ((0.0, 1.0), (0.0, 0.3), (0.02, 0.08), 0.3, 0.5),
+    "rust": ((0.0, 0.035), (0.6, 0.85), (0.22, 0.42), 0.2, 0.3),
 }
 
 
@@ -173,10 +176,25 @@ BROAD = AppearanceConfig(
     jpeg_quality=(25.0, 39.0),
 )
 
+# A third training look, for light: a grazing sun and almost no ambient light (below
+# HELDOUT's, seen from TRAINING's and BROAD's), with very dark and rust-red bodies (darker
+# than HELDOUT's dark, redder than its wood and copper). Textures, camera, tiles,
+# distractors and sensor are TRAINING's and BROAD's, so only the light and the colours are
+# new. No range overlaps HELDOUT's or VALIDATION's.
+DIM = AppearanceConfig(
+    floor_textures=TRAINING.floor_textures + BROAD.floor_textures,
+    sky_textures=TRAINING.sky_textures + BROAD.sky_textures,
+    floor_probability=0.9,
+    colour_schemes=("soot", "rust", "grey", "navy"),
+    light_elevation_deg=(6.0, 14.0),
+    light_intensity=(1.1, 1.4),
+    ambient=(0.0, 0.04),
+)
+
 # The looks by name (``record-sim --appearance``, the ``sim_camera`` node's parameter).
 PRESETS = {"training": TRAINING, "heldout": HELDOUT}
 # The training looks by name (``generate --randomise --look``).
-TRAINING_LOOKS = {"training": TRAINING, "broad": BROAD}
+TRAINING_LOOKS = {"training": TRAINING, "broad": BROAD, "dim": DIM}
 
 
 def preset(name: str) -> AppearanceConfig | None:

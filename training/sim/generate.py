@@ -5,7 +5,8 @@ Example::
     skeleton-perception generate --dataset spiders --episodes 1000 --out data/spiders --workers 2
 
 ``--randomise`` renders the train/val/test splits with per-episode domain randomisation
-(:data:`.appearance.TRAINING`, or :data:`.appearance.BROAD` with ``--look broad``);
+(:data:`.appearance.TRAINING`, or :data:`.appearance.BROAD` with ``--look broad``,
+:data:`.appearance.DIM` with ``--look dim``);
 ``--appearance-episodes N`` adds the held-out
 ``appearance`` split (:data:`.appearance.HELDOUT`), with or without it. ``--plain-twin``
 renders the same randomised episodes in the plain look (the pairs of ``distill``).
@@ -218,8 +219,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--look",
         choices=sorted(TRAINING_LOOKS),
         default="training",
-        help="the ranges of --randomise: training (appearance.TRAINING) or broad "
-        "(appearance.BROAD, beyond the held-out look's)",
+        help="the ranges of --randomise: training (appearance.TRAINING), broad "
+        "(appearance.BROAD: camera and sensor beyond the held-out look's) or dim "
+        "(appearance.DIM: light and bodies darker than the held-out look's)",
     )
     parser.add_argument(
         "--plain-twin",
