@@ -136,6 +136,19 @@ S12_DATA+=(--twin)
 for d in "${FAMILIES[@]}"; do
   for twin in twin broad-twin twin43 broad43-twin; do S12_DATA+=("data/$twin/$d"); done
 done
+# chains_run FROM RUN STEPS DISTILL-DATA...: runs/distill/RUN goes on from FROM's run
+# checkpoint (Adam's state kept) with C4's recipe (session 18: one matching per episode
+# along the plain twin's colour chains) to step STEPS, one thread; then the rule's scores.
+chains_run() {
+  local from=$1 run=$2 steps=$3
+  shift 3
+  mkdir -p "runs/distill/$run"
+  [ -f "runs/distill/$run/checkpoint.pt" ] ||
+    cp "runs/distill/$from/checkpoint.pt" "runs/distill/$run/checkpoint.pt"
+  $SP distill "$@" "${E_RECIPE[@]}" --episode-frames 4 --colour-chains \
+    --out "runs/distill/$run" --steps "$steps" --set threads=1 lr=0.001 ckpt_every=250
+  rule_scores "$run"
+}
 # look_and_twin D LOOK TWIN GENERATE-OPTIONS...: training episodes of dataset D with
 # --randomise in data/LOOK/D, and their plain twins in data/TWIN/D.
 look_and_twin() {
@@ -839,12 +852,7 @@ chains)
   # through an episode (`--colour-chains`), one thread, about 75 minutes beside three
   # other runs. It met the rule fixed before the run and is shipped; then run the shipped
   # and finetune stages.
-  mkdir -p runs/distill/s18-C4
-  [ -f runs/distill/s18-C4/checkpoint.pt ] ||
-    cp runs/distill/s17-E4/checkpoint.pt runs/distill/s18-C4/checkpoint.pt
-  $SP distill "${S12_DATA[@]}" "${E_RECIPE[@]}" --episode-frames 4 --colour-chains \
-    --out runs/distill/s18-C4 --steps 60500 --set threads=1 lr=0.001 ckpt_every=250
-  rule_scores s18-C4
+  chains_run s17-E4 s18-C4 60500 "${S12_DATA[@]}"
   $SP export runs/distill/s18-C4 --after-model skeleton_perception/weights/default.pt \
     --out skeleton_perception/weights/default.pt
   ;;
@@ -871,12 +879,7 @@ dim)
     D_DATA+=("$arg")
   done
   for d in "${FAMILIES[@]}"; do D_DATA+=("data/dim-twin/$d"); done
-  mkdir -p runs/distill/s19-D4
-  [ -f runs/distill/s19-D4/checkpoint.pt ] ||
-    cp runs/distill/s18-C4/checkpoint.pt runs/distill/s19-D4/checkpoint.pt
-  $SP distill "${D_DATA[@]}" "${E_RECIPE[@]}" --episode-frames 4 --colour-chains \
-    --out runs/distill/s19-D4 --steps 67750 --set threads=1 lr=0.001 ckpt_every=250
-  rule_scores s19-D4
+  chains_run s18-C4 s19-D4 67750 "${D_DATA[@]}"
   for d in "${FAMILIES[@]}"; do
     $SP evaluate --model ours --checkpoint runs/distill/s19-D4/checkpoint.pt --data "data/dim/$d" \
       --split val --episodes 20 --out "runs/val4/s19-D4/$d-dim.json"
