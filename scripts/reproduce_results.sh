@@ -96,14 +96,18 @@ looks_rows() {
     done
   done
 }
-# val4 CKPT NAME: per-image scores on the four randomised and the four plain val splits
-# (20 episodes each: the rules of issue 16's rounds, docs/notebook/appearance.md).
+# val4 CKPT NAME [LOOK...]: per-image scores on the val splits of data/LOOK/<d> (default:
+# the four randomised and the four plain ones; 20 episodes each: the rules of issue 16's
+# rounds, docs/notebook/appearance.md), to runs/val4/NAME/<d>-LOOK.json.
 val4() {
-  local d look
+  local d look ckpt=$1 name=$2
+  shift 2
+  local looks=("$@")
+  [ ${#looks[@]} -gt 0 ] || looks=(rand v2)
   for d in "${FAMILIES[@]}"; do
-    for look in rand v2; do
-      $SP evaluate --model ours --checkpoint "$1" --data "data/$look/$d" --split val \
-        --episodes 20 --out "runs/val4/$2/$d-$look.json"
+    for look in "${looks[@]}"; do
+      $SP evaluate --model ours --checkpoint "$ckpt" --data "data/$look/$d" --split val \
+        --episodes 20 --out "runs/val4/$name/$d-$look.json"
     done
   done
 }
@@ -150,7 +154,8 @@ chains_run() {
   rule_scores "$run"
 }
 # look_and_twin D LOOK TWIN GENERATE-OPTIONS...: training episodes of dataset D with
-# --randomise in data/LOOK/D, and their plain twins in data/TWIN/D.
+# --randomise in data/LOOK/D, and their plain twins in data/TWIN/D (no val or test
+# episodes unless GENERATE-OPTIONS, which come last, ask for them).
 look_and_twin() {
   local d=$1 look=$2 twin=$3
   shift 3
@@ -865,11 +870,7 @@ dim)
   # before the run (F1 on the dim look's val split, and the bar on C4) and is shipped; then
   # run the adapt (its recipe is chosen for the default), shipped and finetune stages.
   for d in "${FAMILIES[@]}"; do
-    for t in dim dim-twin; do
-      [ -e "data/$t/$d/dataset.json" ] || $SP generate --dataset "$d" --out "data/$t/$d" \
-        --episodes 300 --val-episodes 20 --test-episodes 0 --randomise --look dim --seed 4 \
-        --workers 2 --quiet $([ "$t" = dim-twin ] && echo --plain-twin)
-    done
+    look_and_twin "$d" dim dim-twin --episodes 300 --val-episodes 20 --look dim --seed 4
   done
   # S12_DATA is (--teacher ... --data LOOKS... --twin TWINS...): the dim look goes after
   # the last look and after the last twin.
@@ -880,10 +881,7 @@ dim)
   done
   for d in "${FAMILIES[@]}"; do D_DATA+=("data/dim-twin/$d"); done
   chains_run s18-C4 s19-D4 67750 "${D_DATA[@]}"
-  for d in "${FAMILIES[@]}"; do
-    $SP evaluate --model ours --checkpoint runs/distill/s19-D4/checkpoint.pt --data "data/dim/$d" \
-      --split val --episodes 20 --out "runs/val4/s19-D4/$d-dim.json"
-  done
+  val4 runs/distill/s19-D4/checkpoint.pt s19-D4 dim
   $SP export runs/distill/s19-D4 --after-model skeleton_perception/weights/default.pt \
     --out skeleton_perception/weights/default.pt
   ;;
